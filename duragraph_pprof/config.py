@@ -1,0 +1,131 @@
+"""Configuration: argument > environment > default, resolved once into a frozen Config.
+
+A bad value is a ConfigError that quotes the variable and the value; nothing is silently replaced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+from .guard import ALLOW_PUBLIC_VAR
+
+DEV, SERVE = "dev", "serve"
+DEV_HTTP_ADDR = "127.0.0.1:6060"
+DEV_GRPC_ADDR = "127.0.0.1:6061"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    mode: str = SERVE
+    http_addr: str | None = None
+    grpc_addr: str | None = None
+    allow_public: bool = False
+    token: str | None = None
+    heap: bool = False
+    heap_depth: int = 16
+    sample_hz: int = 100
+    cpu_budget: float = 0.01
+    max_seconds: int = 300
+    max_long_requests: int = 8
+    http_threads: int = 16
+    mutex_fraction: int = 0
+    block_fraction: int = 0
+    trace_max_events: int = 1_000_000
+    push_interval: float = 60.0
+
+
+# variable -> (field, parser); the README's configuration table lists the same names
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _addr(text: str) -> str | None:
+    text = text.strip()
+    if text.lower() in ("", "off", "none"):
+        return None
+    return text
+
+
+def _int_in(lo: int, hi: int):
+    def parse(text: str) -> int:
+        value = int(text.strip(), 10)
+        if not lo <= value <= hi:
+            raise ValueError(f"must be an integer from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _float_in(lo: float, hi: float):
+    def parse(text: str) -> float:
+        value = float(text.strip())
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise ValueError(f"must be a number from {lo:g} to {hi:g}")
+        return value
+
+    return parse
+
+
+def _text(text: str) -> str | None:
+    return text or None
+
+
+ENV: dict[str, tuple[str, Any, str]] = {
+    "DURAGRAPH_PPROF_ADDR": ("http_addr", _addr, "host:port of the HTTP pprof listener"),
+    "DURAGRAPH_PPROF_GRPC_ADDR": ("grpc_addr", _addr, "host:port of the gRPC listener"),
+    ALLOW_PUBLIC_VAR: ("allow_public", _bool, "true allows a non-loopback bind"),
+    "DURAGRAPH_PPROF_TOKEN": ("token", _text, "bearer token required on every request"),
+    "DURAGRAPH_PPROF_HEAP": ("heap", _bool, "trace heap allocations with tracemalloc"),
+    "DURAGRAPH_PPROF_HEAP_DEPTH": ("heap_depth", _int_in(1, 256), "tracemalloc traceback depth"),
+    "DURAGRAPH_PPROF_SAMPLE_HZ": ("sample_hz", _int_in(1, 1000), "stack sampling rate"),
+    "DURAGRAPH_PPROF_CPU_BUDGET": ("cpu_budget", _float_in(0.001, 1.0), "sampler CPU share cap"),
+    "DURAGRAPH_PPROF_MAX_SECONDS": ("max_seconds", _int_in(1, 86400), "cap on seconds="),
+    "DURAGRAPH_PPROF_MAX_LONG_REQUESTS": ("max_long_requests", _int_in(1, 1024), "long requests"),
+    "DURAGRAPH_PPROF_HTTP_THREADS": ("http_threads", _int_in(1, 1024), "HTTP worker threads"),
+    "DURAGRAPH_PPROF_MUTEX_FRACTION": ("mutex_fraction", _int_in(0, 1 << 30), "1/N contention"),
+    "DURAGRAPH_PPROF_BLOCK_FRACTION": ("block_fraction", _int_in(0, 1 << 30), "1/N blocking"),
+    "DURAGRAPH_PPROF_TRACE_MAX_EVENTS": ("trace_max_events", _int_in(1, 10**8), "trace cap"),
+    "DURAGRAPH_PPROF_PUSH_INTERVAL": ("push_interval", _float_in(0.1, 86400), "OTLP push period"),
+}
+_VAR_OF = {name: var for var, (name, _, _) in ENV.items()}
+
+
+def load_config(environ: Mapping[str, str], mode: str = SERVE, **overrides: Any) -> Config:
+    """Resolve the configuration once: overrides > environment > the mode's defaults."""
+    if mode not in (DEV, SERVE):
+        raise ConfigError("mode", str(mode), "must be dev or serve", "use dev or serve")
+    base = Config(mode=mode)
+    if mode == DEV:
+        base = replace(base, http_addr=DEV_HTTP_ADDR, grpc_addr=DEV_GRPC_ADDR, heap=True)
+    values: dict[str, Any] = {}
+    for var, (name, parse, _) in ENV.items():
+        if var in environ:
+            try:
+                values[name] = parse(environ[var])
+            except ValueError as exc:
+                raise ConfigError(var, environ[var], _reason(exc), f"fix or unset {var}") from None
+    known = {f.name for f in fields(Config)}
+    for name, value in overrides.items():
+        if name not in known:
+            raise ConfigError(name, str(value), "unknown setting", f"use one of {sorted(known)}")
+        values[name] = value
+    return replace(base, **values)
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable that sets a Config field (for error messages)."""
+    return _VAR_OF.get(field_name, field_name)
+
+
+def _reason(exc: ValueError) -> str:
+    text = str(exc)
+    return text if text.startswith("must") else "not a valid value"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Regenerates duragraph_pprof/_gen from proto/ with the pinned grpcio-tools (see pyproject.toml).
+# CI runs this and fails if the committed files change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-.venv/bin/python}
+out=duragraph_pprof/_gen
+protos=$(cd proto && find . -name '*.proto' | sed 's|^\./||' | sort)
+find "$out" -name '*_pb2*.py*' -delete
+# shellcheck disable=SC2086
+"$py" -m grpc_tools.protoc -Iproto --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" $protos
+# grpc_tools writes absolute imports of sibling modules; make them package-relative.
+find "$out" -name '*_pb2*.py' -print0 | xargs -0 sed -i -E \
+  's/^from (perftools|duragraph)(\.[a-z0-9_.]+)? import ([a-z0-9_]+_pb2)/from duragraph_pprof._gen.\1\2 import \3/'
+find "$out" -type d -exec touch {}/__init__.py \;
