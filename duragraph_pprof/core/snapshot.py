@@ -96,3 +96,24 @@ class TraceEvent:
     dur_us: float = 0.0
     cat: str = ""
     args: tuple[tuple[str, str], ...] = field(default=())
+
+
+def subtract(after: Profile, before: Profile) -> Profile:
+    """`after - before` by stack and labels, dropping all-zero samples (pprof merge semantics).
+    Values may be negative, e.g. heap in-use that shrank."""
+    acc: dict[tuple, list[int]] = {}
+    for sign, profile in ((1, after), (-1, before)):
+        for s in profile.samples:
+            key = (s.stack, s.labels, s.num_labels)
+            values = acc.setdefault(key, [0] * len(s.values))
+            for i, v in enumerate(s.values):
+                values[i] += sign * v
+    samples = tuple(
+        Sample(stack, tuple(values), labels, num)
+        for (stack, labels, num), values in acc.items()
+        if any(values)
+    )
+    return Profile(
+        after.sample_types, after.period_type, after.period, samples, after.time_nanos,
+        after.time_nanos - before.time_nanos, after.default_sample_type, after.comments,
+    )

@@ -1,0 +1,1 @@
+"""The one collector core: the only layer with side effects (threads, clocks, tracemalloc, locks)."""

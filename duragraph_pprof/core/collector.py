@@ -1,0 +1,67 @@
+"""The collector core: one object per profiler that owns every side effect (the sampler thread,
+tracemalloc, patched locks) and hands out snapshots to HTTP, gRPC and the OTLP push alike.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..config import Config
+from . import goroutines
+from .heap import Heap
+from .locks import BLOCK, MUTEX, Contention
+from .registry import Registry
+from .sampler import Sampler
+from .snapshot import GoroutineSet
+from .trace import TraceRecorder
+
+_MAX_SYMBOLS = 1_000_000
+
+
+class Collector:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sampler = Sampler(config.sample_hz, config.cpu_budget)
+        self.heap = Heap(config.heap, config.heap_depth)
+        self.contention = Contention(config.mutex_fraction, config.block_fraction)
+        self.ids = goroutines.GoroutineIds()
+        self.long_requests = threading.BoundedSemaphore(config.max_long_requests)
+        self.symbols: dict[int, str] = {}  # synthetic address -> function, for /symbol
+        self.registry = Registry(
+            {
+                "goroutine": self._goroutine_total,
+                "threadcreate": lambda: self.goroutine_counts()[0],
+                "heap": self.heap.record_count,
+                "allocs": self.heap.record_count,
+                "mutex": lambda: self.contention.count(MUTEX),
+                "block": lambda: self.contention.count(BLOCK),
+            },
+            delta={"allocs", "block", "goroutine", "heap", "mutex", "threadcreate"},
+        )
+
+    def start(self) -> None:
+        self.heap.start()
+        self.contention.start()
+
+    def stop(self) -> None:
+        self.sampler.stop()
+        self.contention.stop()
+        self.heap.stop()
+
+    def goroutines(self) -> GoroutineSet:
+        return goroutines.capture(self.ids)
+
+    def goroutine_counts(self) -> tuple[int, int]:
+        return goroutines.counts()
+
+    def _goroutine_total(self) -> int:
+        threads, tasks = self.goroutine_counts()
+        return threads + tasks
+
+    def trace_recorder(self) -> TraceRecorder:
+        return TraceRecorder(self.sampler, self.config.trace_max_events)
+
+    def remember_symbols(self, symbols: dict[int, str]) -> None:
+        if len(self.symbols) + len(symbols) > _MAX_SYMBOLS:
+            self.symbols.clear()
+        self.symbols.update(symbols)

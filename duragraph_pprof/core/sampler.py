@@ -1,0 +1,252 @@
+"""The one stack sampler. Every consumer (an HTTP CPU profile, a gRPC pull, the OTLP push, the
+trace recorder) subscribes and gets its own view of the same stream of ticks.
+
+Each tick reads every thread's stack and its CPU clock: CPU time is the per-thread CPU clock's
+delta since the previous tick (a sleeping thread gets none); wall time is the elapsed time between
+ticks (every thread gets it). The sampler measures its own CPU and stretches its interval so that
+it stays within the configured share of one core.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from .frames import stack_of
+from .snapshot import Profile, Sample, Stack, ValueType
+from .threads import current_tasks, task_name, thread_cpu_ns, thread_table
+
+INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and wall samples
+CPU = ValueType("cpu", "nanoseconds")
+WALL = ValueType("wall", "nanoseconds")
+SAMPLES = ValueType("samples", "count")
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSample:
+    ident: int
+    labels: tuple[tuple[str, str], ...]
+    stack: Stack
+    cpu_ns: int
+    wall_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    time_ns: int  # wall clock, ns since the epoch
+    samples: tuple[ThreadSample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerStats:
+    cpu_ns: int  # the sampler thread's own CPU time
+    samples: int  # thread samples taken
+    ticks: int
+    dropped: int  # ticks skipped because the sampler fell behind or the budget stretched it
+    effective_hz: float
+    running_threads: int
+
+
+class Subscriber(Protocol):
+    def on_tick(self, tick: Tick) -> None: ...
+
+
+class Sampler:
+    _running = 0  # live sampler threads in this process, for tests and self-metrics
+    _running_lock = threading.Lock()
+
+    def __init__(self, hz: int = 100, cpu_budget: float = 0.01) -> None:
+        self.hz = hz
+        self.cpu_budget = cpu_budget
+        self._lock = threading.Lock()
+        self._subscribers: list[Subscriber] = []
+        self._thread: threading.Thread | None = None
+        self._last_cpu: dict[int, int] = {}
+        self._stack_cache: dict[int, tuple[object, int, Stack]] = {}
+        self._cpu_ns = self._samples = self._ticks = self._dropped = 0
+        self._interval = 1.0 / hz
+        self._cost_ema = 0.0
+
+    # -- subscription -------------------------------------------------------------------------
+    def subscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.append(subscriber)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"{INTERNAL_PREFIX}-sampler", daemon=True
+                )
+                self._thread.start()
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+    def open_window(self) -> Window:
+        window = Window(self)
+        self.subscribe(window)
+        return window
+
+    def stop(self) -> None:
+        """Drop every subscriber and wait for the thread to end."""
+        with self._lock:
+            self._subscribers.clear()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def stats(self) -> SamplerStats:
+        return SamplerStats(
+            self._cpu_ns, self._samples, self._ticks, self._dropped,
+            1.0 / self._interval, Sampler._running,
+        )
+
+    @property
+    def period_ns(self) -> int:
+        return 1_000_000_000 // self.hz
+
+    # -- the sampling thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        with Sampler._running_lock:
+            Sampler._running += 1
+        try:
+            self._loop()
+        finally:
+            with Sampler._running_lock:
+                Sampler._running -= 1
+
+    def _loop(self) -> None:
+        me = threading.get_ident()
+        last = time.monotonic_ns()
+        deadline = time.monotonic()
+        while True:
+            with self._lock:
+                subscribers = tuple(self._subscribers)
+                if not subscribers:
+                    self._thread = None
+                    self._last_cpu.clear()
+                    self._stack_cache.clear()
+                    return
+            started = time.thread_time_ns()
+            now = time.monotonic_ns()
+            tick = self._sample(me, now - last)
+            last = now
+            for subscriber in subscribers:
+                try:
+                    subscriber.on_tick(tick)
+                except Exception:  # a broken consumer must not stop the others
+                    self._dropped += 1
+            self._account(time.thread_time_ns() - started)
+            deadline += self._interval
+            pause = deadline - time.monotonic()
+            if pause < 0:  # fell behind: skip the missed ticks rather than burst
+                self._dropped += int(-pause / self._interval)
+                deadline = time.monotonic()
+                pause = 0.0
+            time.sleep(pause)
+
+    def _account(self, cost_ns: int) -> None:
+        self._cpu_ns += cost_ns
+        self._ticks += 1
+        # a slow moving average from zero: one cold first tick must not throttle the sampler
+        self._cost_ema = 0.95 * self._cost_ema + 0.05 * (cost_ns / 1e9)
+        # keep cost/interval <= budget: many threads make each tick dearer, so tick less often
+        self._interval = max(1.0 / self.hz, self._cost_ema / self.cpu_budget)
+
+    def _sample(self, me: int, wall_ns: int) -> Tick:
+        frames = sys._current_frames()
+        table = thread_table()
+        tasks = current_tasks()
+        last_cpu, cache = self._last_cpu, self._stack_cache
+        seen_cpu: dict[int, int] = {}
+        samples = []
+        for ident, frame in frames.items():
+            thread = table.get(ident)
+            name = thread.name if thread is not None else f"Thread-{ident}"
+            if ident == me or name.startswith(INTERNAL_PREFIX):
+                continue
+            cpu = thread_cpu_ns(thread.native_id if thread is not None else None)
+            previous = last_cpu.get(ident)
+            cpu_delta = cpu - previous if cpu is not None and previous is not None else 0
+            if cpu is not None:
+                seen_cpu[ident] = cpu
+            line = frame.f_lineno or 0
+            cached = cache.get(ident)
+            if cached is not None and cached[0] is frame and cached[1] == line:
+                stack = cached[2]
+            else:
+                stack = stack_of(frame)
+                cache[ident] = (frame, line, stack)
+            labels = (("thread.id", str(ident)), ("thread.name", name))
+            task = tasks.get(ident)
+            if task is not None:
+                labels = (("asyncio.task.name", task_name(task)),) + labels
+            samples.append(ThreadSample(ident, labels, stack, max(cpu_delta, 0), wall_ns))
+        for gone in cache.keys() - frames.keys():
+            del cache[gone]
+        self._last_cpu = seen_cpu
+        self._samples += len(samples)
+        return Tick(time.time_ns(), tuple(samples))
+
+
+class Window:
+    """CPU and wall time aggregated by stack and thread since the window opened (or last take)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+        self._lock = threading.Lock()
+        self._reset(time.time_ns())
+
+    def _reset(self, now_ns: int) -> None:
+        self._start_ns = now_ns
+        self._acc: dict[tuple, list[int]] = {}
+
+    def on_tick(self, tick: Tick) -> None:
+        with self._lock:
+            acc = self._acc
+            for s in tick.samples:
+                key = (s.stack, s.labels)
+                values = acc.get(key)
+                if values is None:
+                    values = acc[key] = [0, 0, 0, 0]
+                if s.cpu_ns > 0:
+                    values[0] += 1
+                    values[1] += s.cpu_ns
+                values[2] += 1
+                values[3] += s.wall_ns
+
+    def take(self) -> tuple[Profile, Profile]:
+        """(cpu, wall) since the last take, then start over."""
+        now = time.time_ns()
+        with self._lock:
+            acc, start = self._acc, self._start_ns
+            self._reset(now)
+        return self._profiles(acc, start, now)
+
+    def close(self) -> tuple[Profile, Profile]:
+        self._sampler.unsubscribe(self)
+        return self.take()
+
+    def _profiles(self, acc: dict, start: int, end: int) -> tuple[Profile, Profile]:
+        stats = self._sampler.stats()
+        period = self._sampler.period_ns
+        comment = (f"sampling at {stats.effective_hz:.1f} Hz (nominal {self._sampler.hz} Hz)",)
+        cpu, wall = [], []
+        for (stack, labels), (n_cpu, cpu_ns, n_wall, wall_ns) in sorted(acc.items(), key=_order):
+            if n_cpu:
+                cpu.append(Sample(stack, (n_cpu, cpu_ns), labels))
+            wall.append(Sample(stack, (n_wall, wall_ns), labels))
+
+        def make(kind: ValueType, samples: list[Sample]) -> Profile:
+            return Profile((SAMPLES, kind), kind, period, tuple(samples), start, end - start,
+                           comments=comment)
+
+        return make(CPU, cpu), make(WALL, wall)
+
+
+def _order(item) -> tuple:
+    (stack, labels), _ = item
+    return labels, tuple((f.function, f.filename, f.line) for f in stack)

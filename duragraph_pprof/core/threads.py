@@ -1,0 +1,80 @@
+"""Facts about live threads and asyncio tasks, read without stopping anyone.
+
+Per-thread CPU clocks are derived from the kernel thread id (as pthread_getcpuclockid does), so a
+thread that has just exited gives an error we catch rather than a dangling pthread handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import asyncio.tasks as _tasks
+import threading
+import time
+from collections.abc import Iterable
+
+
+def thread_cpu_ns(native_id: int | None) -> int | None:
+    """CPU time of a thread of this process, or None if unknown or gone."""
+    if not native_id:
+        return None
+    try:
+        return time.clock_gettime_ns(((~native_id) << 3) | 6)  # CPUCLOCK_PERTHREAD | SCHED
+    except (OSError, OverflowError):
+        return None
+
+
+def thread_table() -> dict[int, threading.Thread]:
+    """ident -> Thread for threads the threading module knows (a copy, safe to iterate)."""
+    active = getattr(threading, "_active", None)
+    if isinstance(active, dict):
+        for _ in range(3):
+            try:
+                return dict(active)
+            except RuntimeError:  # changed size during the copy
+                continue
+    return {t.ident: t for t in threading.enumerate() if t.ident is not None}
+
+
+def _copy(items: Iterable) -> list:
+    for _ in range(100):
+        try:
+            return list(items)
+        except RuntimeError:  # a set changed size while another thread ran
+            continue
+    return []
+
+
+def all_tasks() -> list[asyncio.Task]:
+    """Every live asyncio task on every event loop of every thread."""
+    found: list = []
+    for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
+        pool = getattr(_tasks, name, None)
+        if pool is not None:
+            found.extend(_copy(pool))
+    seen: set[int] = set()
+    out = []
+    for task in found:
+        if id(task) not in seen and not task.done():
+            seen.add(id(task))
+            out.append(task)
+    return out
+
+
+def current_tasks() -> dict[int, asyncio.Task]:
+    """thread ident -> the task running on that thread's event loop right now."""
+    current = getattr(_tasks, "_current_tasks", None)
+    if not isinstance(current, dict):
+        return {}
+    out = {}
+    for loop, task in _copy(current.items()):
+        ident = getattr(loop, "_thread_id", None)
+        if ident is not None and task is not None:
+            out[ident] = task
+    return out
+
+
+def task_name(task: asyncio.Task) -> str:
+    try:
+        return task.get_name()
+    except Exception:  # a foreign Task-like object
+        return repr(task)

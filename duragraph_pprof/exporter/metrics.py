@@ -1,0 +1,230 @@
+"""Goroutine-count, runtime and self-cost metrics through a MeterProvider of our own.
+
+The provider is never made the global one: the application keeps its own OpenTelemetry setup.
+Every instrument is observable, so nothing is recorded between pushes; the callbacks run on the
+SDK's reader thread and only read cheap counters.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+
+from .settings import GRPC, Settings
+
+SCOPE = "duragraph_pprof"
+KIND = "duragraph.goroutine.kind"
+SIGNAL = "duragraph.signal"
+ERROR_TYPE = "error.type"
+
+Failures = Callable[[], Iterable[tuple[str, str, int]]]  # (signal, error type, count)
+
+
+class MetricsSource(Protocol):
+    """What the callbacks read: the collector's counters (a fake in unit tests)."""
+
+    def goroutine_counts(self) -> tuple[int, int]: ...
+
+    @property
+    def sampler(self) -> Any: ...
+
+    @property
+    def heap(self) -> Any: ...
+
+
+def open_exporter(settings: Settings) -> MetricExporter:
+    """The SDK's OTLP metric exporter for the protocol, every setting passed explicitly."""
+    if settings.protocol == GRPC:
+        import grpc
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        credentials = None
+        if not settings.insecure:
+            credentials = grpc.ssl_channel_credentials(
+                *(_read(p) for p in (settings.certificate, settings.client_key,
+                                     settings.client_certificate))
+            )
+        return OTLPMetricExporter(
+            endpoint=settings.endpoint,
+            insecure=settings.insecure,
+            credentials=credentials,
+            headers=dict(settings.headers),
+            timeout=settings.timeout,
+            compression=grpc.Compression.Gzip
+            if settings.compression == "gzip"
+            else grpc.Compression.NoCompression,
+        )
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetricExporter,
+    )
+
+    return HttpMetricExporter(
+        endpoint=settings.endpoint,
+        certificate_file=settings.certificate,
+        client_key_file=settings.client_key,
+        client_certificate_file=settings.client_certificate,
+        headers=dict(settings.headers),
+        timeout=settings.timeout,
+        compression=Compression(settings.compression),
+    )
+
+
+def _read(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    with open(path, "rb") as file:
+        return file.read()
+
+
+class CountingExporter(MetricExporter):
+    """Delegates to the real exporter and counts failed exports for the self-metrics."""
+
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(inner._preferred_temporality, inner._preferred_aggregation)
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any):
+        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        if result is not MetricExportResult.SUCCESS:
+            with self._lock:
+                self.failures += 1
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def periodic_reader(exporter: MetricExporter, interval: float, timeout: float) -> MetricReader:
+    return PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=interval * 1000,
+        export_timeout_millis=timeout * 1000,
+    )
+
+
+def build_provider(
+    source: MetricsSource,
+    resource: Resource,
+    readers: Sequence[MetricReader],
+    failures: Failures,
+) -> MeterProvider:
+    """A MeterProvider with every instrument registered; readers are injected (tests pass an
+    InMemoryMetricReader)."""
+    provider = MeterProvider(resource=resource, metric_readers=list(readers))
+    meter = provider.get_meter(SCOPE)
+    _observe = _Observers(source, failures)
+    meter.create_observable_up_down_counter(
+        "duragraph.goroutine.count", [_observe.goroutines], "{goroutine}",
+        "Live goroutines: Python threads and asyncio tasks, as the goroutine dump counts them",
+    )
+    meter.create_observable_up_down_counter(
+        "process.thread.count", [_observe.os_threads], "{thread}", "Process threads"
+    )
+    for name, key, unit, what in _GC:
+        meter.create_observable_counter(name, [_observe.gc(key)], unit, what)
+    meter.create_observable_up_down_counter(
+        "duragraph.tracemalloc.memory.used", [_observe.traced(0)], "By",
+        "Memory traced by tracemalloc now",
+    )
+    meter.create_observable_gauge(
+        "duragraph.tracemalloc.memory.peak", [_observe.traced(1)], "By",
+        "Peak memory traced by tracemalloc",
+    )
+    meter.create_observable_counter(
+        "duragraph.profiler.cpu.time", [_observe.sampler_cpu], "s", "CPU time of the sampler"
+    )
+    meter.create_observable_counter(
+        "duragraph.profiler.samples", [_observe.sampler_field("samples")], "{sample}",
+        "Stack samples taken",
+    )
+    meter.create_observable_counter(
+        "duragraph.profiler.samples.dropped", [_observe.sampler_field("dropped")], "{sample}",
+        "Stack samples dropped",
+    )
+    meter.create_observable_counter(
+        "duragraph.profiler.export.failures", [_observe.export_failures], "{request}",
+        "Push requests not delivered, by signal and error type (queue_full = dropped)",
+    )
+    return provider
+
+
+_GC = (
+    ("cpython.gc.collections", "collections", "{collection}", "Collections per generation"),
+    ("cpython.gc.collected_objects", "collected", "{object}", "Objects collected"),
+    ("cpython.gc.uncollectable_objects", "uncollectable", "{object}", "Uncollectable objects"),
+)
+
+
+class _Observers:
+    def __init__(self, source: MetricsSource, failures: Failures) -> None:
+        self._source = source
+        self._failures = failures
+
+    def goroutines(self, _: CallbackOptions) -> Iterable[Observation]:
+        threads, tasks = self._source.goroutine_counts()
+        return [Observation(threads, {KIND: "thread"}), Observation(tasks, {KIND: "asyncio_task"})]
+
+    def os_threads(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(os_thread_count())]
+
+    def gc(self, key: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(stats[key], {"cpython.gc.generation": generation})
+                for generation, stats in enumerate(gc.get_stats())
+            ]
+
+        return observe
+
+    def traced(self, which: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            stats = self._source.heap.stats()
+            return [] if stats is None else [Observation(stats[which])]
+
+        return observe
+
+    def sampler_cpu(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(self._source.sampler.stats().cpu_ns / 1e9)]
+
+    def sampler_field(self, field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(getattr(self._source.sampler.stats(), field))]
+
+        return observe
+
+    def export_failures(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, {SIGNAL: signal, ERROR_TYPE: error})
+            for signal, error, count in self._failures()
+        ]
+
+
+def os_thread_count() -> int:
+    """Threads of the whole process, native ones included (Linux /proc); else Python's."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return threading.active_count()

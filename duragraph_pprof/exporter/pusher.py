@@ -1,0 +1,120 @@
+"""The periodic push: every interval, take the shared sampler's window (CPU and wall) and the heap
+profile, encode them, and hand the bytes to the export queue. Metrics go through their own reader.
+
+The push thread only takes windows and encodes; sending happens on the queue's thread, so a slow
+or absent collector delays nothing but its own requests. Neither thread is the sampling thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from opentelemetry.sdk.metrics import MeterProvider
+
+from ..core.snapshot import Profile
+from ..encode.otlp import AttrValue, Scope, encode_profiles
+from .queue import ExportQueue
+from .settings import Settings
+
+_log = logging.getLogger(__name__)
+THREAD_NAME = "duragraph-pprof-push"  # the sampler leaves "duragraph-pprof*" threads out
+
+
+class PushSource(Protocol):
+    """What the push reads from the collector core (a fake in unit tests)."""
+
+    @property
+    def sampler(self) -> Any: ...
+
+    @property
+    def heap(self) -> Any: ...
+
+
+class Pusher:
+    """Owns the push thread, the profiles queue and the metrics provider. `stop()` is idempotent
+    and flushes: the last window is taken, queued and sent (within the export timeout)."""
+
+    def __init__(
+        self,
+        source: PushSource,
+        interval: float,
+        resource: Mapping[str, AttrValue],
+        scope: Scope,
+        profiles: Settings | None,
+        queue: ExportQueue | None,
+        meter_provider: MeterProvider | None,
+    ) -> None:
+        self.source = source
+        self.interval = interval
+        self.resource = dict(resource)
+        self.scope = scope
+        self.profiles = profiles
+        self.queue = queue
+        self.meter_provider = meter_provider
+        self._window = source.sampler.open_window() if queue is not None else None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._pushes = 0
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+
+    def start(self) -> Pusher:
+        if self._window is not None:
+            self._thread.start()
+        atexit.register(self.stop)  # normal interpreter exit flushes too
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        atexit.unregister(self.stop)
+        self._stopping.set()
+        timeout = self.profiles.timeout if self.profiles else 10.0
+        if self._thread.ident is not None:
+            self._thread.join()  # it takes and queues the last window before it ends
+        elif self._window is not None:
+            self._window.close()  # never started: just leave the sampler
+        if self.queue is not None:
+            self.queue.close(flush_timeout=timeout)
+        if self.meter_provider is not None:
+            # a final collect and export; the timeout bounds a collector that is down
+            self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+
+    def failures(self) -> Iterable[tuple[str, str, int]]:
+        """(signal, error type, count) for the self-metrics."""
+        if self.queue is None:
+            return ()
+        return [("profiles", error, n) for error, n in self.queue.stats().failures]
+
+    def push_once(self, profiles: list[Profile]) -> bool:
+        """Encode and queue one request; False when there was nothing to send."""
+        profiles = [p for p in profiles if p.samples]
+        if not profiles or self.queue is None:
+            return False
+        self._pushes += 1
+        seed = f"{self.resource.get('process.pid', os.getpid())}:{self._pushes}".encode()
+        request = encode_profiles(profiles, self.resource, self.scope, id_seed=seed)
+        self.queue.put(request.SerializeToString())
+        return True
+
+    def _collect(self, last: bool) -> list[Profile]:
+        assert self._window is not None
+        cpu, wall = self._window.close() if last else self._window.take()
+        heap = self.source.heap.profile()
+        return [cpu, wall] + ([heap] if heap is not None else [])
+
+    def _run(self) -> None:
+        last = False
+        while not last:
+            last = self._stopping.wait(self.interval)
+            try:
+                self.push_once(self._collect(last))
+            except Exception:  # the push must never take the application down
+                _log.exception("duragraph-pprof: OTLP profiles push failed")

@@ -1,0 +1,114 @@
+"""A bounded export queue with its own sender thread.
+
+`put` never blocks: when the queue is full (by count or bytes) the oldest request is dropped and
+counted, so a collector that is down or slow costs bounded memory and never stalls the caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+
+from .profiles import Client
+from .retry import send_with_retry
+
+QUEUE_FULL = "queue_full"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    sent: int
+    dropped: int
+    failures: tuple[tuple[str, int], ...]  # (error type, count), sorted; drops included
+
+
+class ExportQueue:
+    def __init__(
+        self,
+        client: Client,
+        timeout: float,
+        max_items: int = 8,
+        max_bytes: int = 32 << 20,
+        name: str = "duragraph-pprof-export",
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._items: collections.deque[bytes] = collections.deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._busy = False
+        self._abort = threading.Event()
+        self._sent = 0
+        self._failures: collections.Counter[str] = collections.Counter()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, body: bytes) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            self._items.append(body)
+            self._bytes += len(body)
+            while len(self._items) > 1 and (
+                len(self._items) > self._max_items or self._bytes > self._max_bytes
+            ):
+                self._bytes -= len(self._items.popleft())
+                self._failures[QUEUE_FULL] += 1
+            self._cond.notify()
+
+    def stats(self) -> QueueStats:
+        with self._cond:
+            return QueueStats(
+                sent=self._sent,
+                dropped=self._failures[QUEUE_FULL],
+                failures=tuple(sorted(self._failures.items())),
+            )
+
+    def pending(self) -> tuple[int, int]:
+        """(requests, bytes) waiting to be sent."""
+        with self._cond:
+            return len(self._items), self._bytes
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._items and not self._busy
+
+    def close(self, flush_timeout: float) -> None:
+        """Send what is queued for up to `flush_timeout` seconds, then give up and close."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(flush_timeout)
+        self._abort.set()  # stops retry waits; closing the client cancels a call in flight
+        self._client.close()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items and not self._closing:
+                    self._cond.wait()
+                if not self._items:
+                    return
+                body = self._items.popleft()
+                self._bytes -= len(body)
+                self._busy = True
+            try:
+                attempt = send_with_retry(self._client, body, self._timeout, self._abort)
+                error = "" if attempt.ok else attempt.error or "error"
+            except Exception as exc:  # a broken transport must not kill the sender thread
+                error = type(exc).__name__
+            with self._cond:
+                self._busy = False
+                if error:
+                    self._failures[error] += 1
+                else:
+                    self._sent += 1
+                if self._abort.is_set():
+                    self._failures["aborted"] += len(self._items)
+                    self._items.clear()
+                    return

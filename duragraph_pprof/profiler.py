@@ -1,0 +1,108 @@
+"""start()/stop(): wires the listeners and the OTLP push to one collector core.
+
+Every listen address goes through the bind guard before anything starts, so a refused address
+leaves nothing half-running.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .config import SERVE, Config, load_config, variable_of
+from .core.collector import Collector
+from .errors import ConfigError
+from .guard import BindTarget, check_bind
+
+
+class Profiler:
+    """A running profiler. `http_address` / `grpc_address` are what was really bound."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self.config = config
+        targets = {field: _guard(config, field) for field in ("http_addr", "grpc_addr")}
+        self.collector = Collector(config)
+        self.http = self.grpc = self.push = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.collector.start()
+        try:
+            if targets["http_addr"] is not None:
+                from .server.http import HttpListener
+
+                self.http = _listen(config, "http_addr",
+                                    lambda: HttpListener(self.collector, targets["http_addr"]))
+            if targets["grpc_addr"] is not None:
+                from .server.grpc import start_grpc_server
+
+                self.grpc = _listen(config, "grpc_addr", lambda: start_grpc_server(
+                    self.collector, targets["grpc_addr"], config))
+            from .exporter import start_push
+
+            self.push = start_push(self.collector, config, environ)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def http_address(self) -> Any:
+        return self.http.address if self.http else None
+
+    @property
+    def grpc_address(self) -> Any:
+        return self.grpc.address if self.grpc else None
+
+    def stop(self) -> None:
+        """Stop everything; idempotent. The OTLP push flushes its last window first."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        for part in (self.push, self.grpc, self.http):
+            if part is not None:
+                part.stop()
+        self.collector.stop()
+
+    def __enter__(self) -> Profiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(mode: str = SERVE, *, environ: Mapping[str, str] | None = None,
+          **overrides: Any) -> Profiler:
+    """Start profiling this process. Settings: keyword overrides > environment > mode defaults.
+
+    Raises ConfigError (BindRefused for a refused listen address) before anything starts.
+    """
+    environ = os.environ if environ is None else environ
+    return Profiler(load_config(environ, mode, **overrides), environ)
+
+
+def _guard(config: Config, field: str) -> BindTarget | None:
+    address = getattr(config, field)
+    if address is None:
+        return None
+    target = check_bind(address, variable=variable_of(field), allow_public=config.allow_public)
+    if target.public:
+        sys.stderr.write(
+            f"duragraph-pprof: WARNING: {variable_of(field)}={address} listens beyond loopback "
+            f"because DURAGRAPH_PPROF_ALLOW_PUBLIC=true. Anyone who can reach it can read heap "
+            f"contents and tie up the process."
+            + ("" if config.token else " No DURAGRAPH_PPROF_TOKEN is set: it is unauthenticated.")
+            + "\n"
+        )
+    return target
+
+
+def _listen(config: Config, field: str, open_listener):
+    try:
+        return open_listener()
+    except OSError as exc:
+        raise ConfigError(variable_of(field), str(getattr(config, field)),
+                          f"cannot listen: {exc.strerror or exc}",
+                          "choose another port, or stop what is using it") from None

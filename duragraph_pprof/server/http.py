@@ -1,0 +1,299 @@
+"""The HTTP pprof listener: a thin adapter that parses the request, asks `render`, and writes
+Go's headers and bytes. It runs on its own bounded pool of threads, so a flood of clients or a
+slow one never blocks the application, and it never answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import select
+import socket
+import socketserver
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+from ..core.collector import Collector
+from ..encode.index import index_page
+from ..errors import RequestError
+from ..guard import BindTarget
+from ..render import TEXT, ProfileRequest, Rendered, render, symbol
+
+log = logging.getLogger("duragraph_pprof.http")
+PREFIX = "/debug/pprof/"
+MAX_BODY = 1 << 20
+READ_TIMEOUT = 10.0  # seconds a client may take to send its request
+_STATUS = {"not_found": 404, "invalid": 400, "unsupported": 400, "busy": 429,
+           "precondition": 500, "cancelled": 500, "timeout": 408, "internal": 500,
+           "unauthenticated": 401}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "duragraph-pprof"
+    sys_version = ""
+    timeout = READ_TIMEOUT
+    error_content_type = TEXT
+    error_message_format = "%(code)d %(message)s\n"
+
+    def do_GET(self) -> None:
+        self._serve(b"")
+
+    def do_HEAD(self) -> None:
+        self._serve(b"", head=True)
+
+    def do_POST(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return self._error(413, f"request body over {MAX_BODY} bytes or bad Content-Length")
+        self._serve(self.rfile.read(int(length)))
+
+    def __getattr__(self, name: str):
+        if name.startswith("do_"):  # every other method: 405, as Go's mux answers
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self._error(405, "Method Not Allowed", {"Allow": "GET, HEAD, POST"})
+
+    def _serve(self, body: bytes, head: bool = False) -> None:
+        try:
+            self._route(body, head)
+        except RequestError as exc:
+            self._error(_STATUS.get(exc.kind, 500), exc.message, head=head)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+        except Exception:  # never a traceback in a body; the log has it
+            log.exception("pprof request %s failed", self.path[:200])
+            self._error(500, "internal error - the application log has the details", head=head)
+
+    def _route(self, body: bytes, head: bool) -> None:
+        if not self._authorized():
+            raise RequestError("unauthenticated", "missing or wrong token - send "
+                               "Authorization: Bearer $DURAGRAPH_PPROF_TOKEN")
+        url = urlsplit(self.path)
+        if url.path == PREFIX.rstrip("/"):
+            return self._redirect(PREFIX)
+        if not url.path.startswith(PREFIX):
+            return self._error(404, "404 page not found", head=head)
+        name = url.path[len(PREFIX):]
+        if name == "":
+            return self._send(Rendered(HTML, None, self._index().encode()), head)
+        if name == "symbol":
+            query = body if self.command == "POST" else url.query.encode("latin-1")
+            return self._send(Rendered(TEXT, None, symbol(self.server.collector, query)), head)
+        form = parse_qs(url.query, keep_blank_values=True, max_num_fields=64)
+        first = {key: values[0] for key, values in form.items()}
+        request = ProfileRequest(name, first.get("seconds"), first.get("debug"), first.get("gc"))
+        rendered = render(self.server.collector, request, _ClientGone(self.connection,
+                                                                      self.server.stopping))
+        self._send(rendered, head)
+
+    def _index(self) -> str:
+        entries = self.server.collector.registry.entries()
+        return index_page([(e.name, e.count(), e.description) for e in entries])
+
+    def _authorized(self) -> bool:
+        token = self.server.collector.config.token
+        if not token:
+            return True
+        offered = self.headers.get("Authorization", "")
+        return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+
+    def _send(self, rendered: Rendered, head: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", rendered.content_type)
+        if rendered.filename:
+            self.send_header("Content-Disposition", f'attachment; filename="{rendered.filename}"')
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Length", str(len(rendered.body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(rendered.body)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(301)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _error(self, status: int, message: str, extra: dict | None = None,
+               head: bool = False) -> None:
+        body = (message + "\n").encode("utf-8", "replace")
+        self.send_response(status)
+        self.send_header("Content-Type", TEXT)
+        self.send_header("X-Go-Pprof", "1")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if status == 429:
+            self.send_header("Retry-After", "1")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        # the stdlib's own errors (bad request line, header flood, 414): plain text, no HTML
+        self.close_connection = True
+        self._error(code, message or self.responses.get(code, ("error",))[0])
+
+    def address_string(self) -> str:
+        return str(self.client_address[0]) if self.client_address else "unix"
+
+    def log_message(self, format: str, *args) -> None:
+        log.debug(format, *args)
+
+
+HTML = "text/html; charset=utf-8"
+
+
+class _ClientGone:
+    """The cancel signal for a long request: the client hung up, or the server is stopping."""
+
+    def __init__(self, connection: socket.socket, stopping: threading.Event) -> None:
+        self._connection = connection
+        self._stopping = stopping
+
+    def is_set(self) -> bool:
+        return self._stopping.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.wait(0) or self._hung_up(min(left, 0.25)):
+                return True
+        return False
+
+    def _hung_up(self, slice_: float) -> bool:
+        try:
+            readable, _, _ = select.select([self._connection], [], [], slice_)
+            if readable and self._connection.recv(1, socket.MSG_PEEK) == b"":
+                return True
+            if readable:  # the client sent more bytes early; not a hang-up
+                time.sleep(slice_)
+        except (OSError, ValueError):
+            return True
+        return False
+
+
+class _Server(socketserver.BaseServer):
+    """A stream server whose requests run on a bounded pool; past the bound it answers 503."""
+
+    def __init__(self, target: BindTarget, collector: Collector, threads: int) -> None:
+        self.collector = collector
+        self.stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(threads)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="duragraph-pprof-http")
+        self.socket = socket.socket(target.family, socket.SOCK_STREAM)
+        self.target = target
+        super().__init__(target.path or (target.host, target.port), _Handler)
+        try:
+            self._bind()
+        except BaseException:
+            self.socket.close()
+            raise
+
+    def _bind(self) -> None:
+        if self.target.path:
+            if os.path.exists(self.target.path) and _is_socket(self.target.path):
+                os.unlink(self.target.path)  # a stale socket from a previous run
+            old = os.umask(0o177)  # created 0600: only this user can connect
+            try:
+                self.socket.bind(self.target.path)
+            finally:
+                os.umask(old)
+        else:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((self.target.host, self.target.port))
+        self.socket.set_inheritable(False)
+        self.socket.listen(64)
+        self.server_address = self.socket.getsockname()
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def get_request(self):
+        return self.socket.accept()
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            _busy(request)
+            self.shutdown_request(request)
+            return
+        self._pool.submit(self._work, request, client_address)
+
+    def _work(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            log.debug("pprof connection failed", exc_info=True)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def shutdown_request(self, request) -> None:
+        try:
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        request.close()
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("pprof connection error", exc_info=True)
+
+    def server_close(self) -> None:
+        self.stopping.set()
+        self.socket.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.target.path and os.path.exists(self.target.path):
+            os.unlink(self.target.path)
+
+
+def _busy(request: socket.socket) -> None:
+    body = b"pprof listener busy - retry later\n"
+    try:
+        request.settimeout(1)
+        request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; "
+                        b"charset=utf-8\r\nX-Go-Pprof: 1\r\nRetry-After: 1\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
+    except OSError:
+        pass
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+
+    return stat.S_ISSOCK(os.stat(path).st_mode)
+
+
+class HttpListener:
+    """The running HTTP listener; `address` is what it really bound (port 0 works)."""
+
+    def __init__(self, collector: Collector, target: BindTarget) -> None:
+        self._server = _Server(target, collector, collector.config.http_threads)
+        self.address = self._server.server_address
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="duragraph-pprof-http-listener", daemon=True)
+        self._thread.start()
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        if isinstance(self.address, str):
+            return f"unix:{self.address}"
+        host, port = self.address[:2]
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}{PREFIX}"
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

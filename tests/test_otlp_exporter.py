@@ -1,0 +1,445 @@
+"""Unit tests of the push side without the Collector: settings from the environment, retries and
+retry hints (a scripted in-process gRPC servicer and HTTP server), the bounded queue, the metrics
+instruments (InMemoryMetricReader) and the pusher's flush."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2
+from opentelemetry.proto.collector.profiles.v1development import (
+    profiles_service_pb2,
+    profiles_service_pb2_grpc,
+)
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from duragraph_pprof.core.snapshot import Frame, Profile, Sample, ValueType
+from duragraph_pprof.encode.otlp import Scope
+from duragraph_pprof.errors import ConfigError
+from duragraph_pprof.exporter import metrics as push_metrics
+from duragraph_pprof.exporter import start_push
+from duragraph_pprof.exporter.profiles import Attempt, GrpcClient, HttpClient, _http_retry_after
+from duragraph_pprof.exporter.pusher import Pusher
+from duragraph_pprof.exporter.queue import QUEUE_FULL, ExportQueue
+from duragraph_pprof.exporter.resource import build_resource
+from duragraph_pprof.exporter.retry import send_with_retry
+from duragraph_pprof.exporter.settings import GRPC, HTTP_PROTOBUF, Settings, load_settings
+
+# -- settings ------------------------------------------------------------------------------------
+
+E = "OTEL_EXPORTER_OTLP_ENDPOINT"
+P = "OTEL_EXPORTER_OTLP_PROFILES_"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://h:1"}, None),
+        ({E: "http://127.0.0.1:4317"}, (GRPC, "127.0.0.1:4317", True)),
+        ({E: "https://c.example:4317"}, (GRPC, "c.example:4317", False)),
+        ({E: "c.example:4317"}, (GRPC, "c.example:4317", False)),
+        ({E: "c.example:4317", "OTEL_EXPORTER_OTLP_INSECURE": "true"}, (GRPC, "c.example:4317", True)),
+        ({E: "https://c:1", P + "INSECURE": "true"}, (GRPC, "c:1", False)),
+        ({P + "ENDPOINT": "http://127.0.0.1:9"}, (GRPC, "127.0.0.1:9", True)),
+        (
+            {E: "http://127.0.0.1:4318/", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            (HTTP_PROTOBUF, "http://127.0.0.1:4318/v1development/profiles", True),
+        ),
+        (
+            {E: "http://a:1", P + "ENDPOINT": "https://b:2/custom", P + "PROTOCOL": "http/protobuf"},
+            (HTTP_PROTOBUF, "https://b:2/custom", False),
+        ),
+    ],
+)
+def test_endpoint_protocol_and_security(environ, expected):
+    settings = load_settings(environ, "profiles")
+    got = settings and (settings.protocol, settings.endpoint, settings.insecure)
+    assert got == expected
+
+
+def test_signal_variables_win_over_generic_ones():
+    environ = {
+        E: "http://127.0.0.1:4317",
+        "OTEL_EXPORTER_OTLP_HEADERS": "a=1",
+        P + "HEADERS": "Api-Key=s%20t, x = y",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "3",
+        P + "TIMEOUT": "2.5",
+        P + "COMPRESSION": "gzip",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem",
+    }
+    s = load_settings(environ, "profiles")
+    assert s.headers == (("api-key", "s t"), ("x", "y"))
+    assert (s.timeout, s.compression, s.certificate) == (2.5, "gzip", "/ca.pem")
+    m = load_settings(environ, "metrics")
+    assert (m.headers, m.timeout, m.compression) == ((("a", "1"),), 3.0, "none")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        (P + "TIMEOUT", "0"),
+        (P + "TIMEOUT", "soon"),
+        (P + "COMPRESSION", "deflate"),  # gRPC has gzip only
+        (P + "HEADERS", "novalue"),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "maybe"),
+        (E, "nohostport"),
+    ],
+)
+def test_bad_values_are_config_errors_naming_the_variable(variable, value):
+    environ = {E: "127.0.0.1:4317", variable: value}
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ, "profiles")
+    assert info.value.variable == variable and info.value.value == value
+
+
+def test_http_endpoint_must_be_a_url():
+    with pytest.raises(ConfigError):
+        load_settings({E: "127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+                      "profiles")
+
+
+def test_resource_reads_the_given_environment():
+    resource = build_resource(
+        {"OTEL_RESOURCE_ATTRIBUTES": "service.name=a,deployment.environment=t%20est",
+         "OTEL_SERVICE_NAME": "svc"}
+    )
+    attrs = resource.attributes
+    assert attrs["service.name"] == "svc"
+    assert attrs["deployment.environment"] == "t est"
+    assert attrs["process.runtime.name"] == "cpython"
+    assert isinstance(attrs["process.pid"], int) and attrs["process.executable.name"]
+    with pytest.raises(ConfigError):
+        build_resource({"OTEL_RESOURCE_ATTRIBUTES": "oops"})
+
+
+def test_no_endpoint_means_no_push():
+    assert start_push(object(), None, {"OTEL_SERVICE_NAME": "x"}) is None
+
+
+# -- retries -------------------------------------------------------------------------------------
+
+
+class ScriptedClient:
+    def __init__(self, attempts):
+        self.attempts = list(attempts)
+        self.calls = []
+        self.closed = False
+
+    def send(self, body, timeout):
+        self.calls.append((body, timeout, threading.current_thread().name))
+        return self.attempts.pop(0) if self.attempts else Attempt(ok=True)
+
+    def close(self):
+        self.closed = True
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.waits = []
+
+    def __call__(self):
+        return self.now
+
+
+class FakeAbort(threading.Event):
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout=None):
+        self.clock.waits.append(timeout)
+        self.clock.now += timeout
+        return False
+
+
+def test_retry_backs_off_exponentially_and_prefers_the_server_hint():
+    clock = FakeClock()
+    client = ScriptedClient(
+        [Attempt(False, True, None, "UNAVAILABLE"), Attempt(False, True, 0.25, "UNAVAILABLE"),
+         Attempt(False, True, None, "UNAVAILABLE")]
+    )
+    result = send_with_retry(client, b"x", 30, FakeAbort(clock), clock, jitter=lambda: 1.0)
+    assert result.ok
+    assert clock.waits == [1.0, 0.25, 4.0]
+
+
+def test_retry_stops_on_permanent_errors_and_at_the_deadline():
+    clock = FakeClock()
+    client = ScriptedClient([Attempt(False, False, None, "INVALID_ARGUMENT")])
+    assert send_with_retry(client, b"x", 30, FakeAbort(clock), clock).error == "INVALID_ARGUMENT"
+    assert len(client.calls) == 1
+    client = ScriptedClient([Attempt(False, True, 5.0, "UNAVAILABLE")] * 6)
+    result = send_with_retry(client, b"x", 3, FakeAbort(clock), clock)
+    assert (result.ok, len(client.calls)) == (False, 1)  # a 5 s hint does not fit a 3 s budget
+
+
+# -- the queue -----------------------------------------------------------------------------------
+
+
+class BlockingClient(ScriptedClient):
+    def __init__(self):
+        super().__init__([])
+        self.release = threading.Event()
+
+    def send(self, body, timeout):
+        self.release.wait(5)
+        return super().send(body, timeout)
+
+
+def test_queue_drops_the_oldest_when_full_and_counts_it():
+    client = BlockingClient()
+    queue = ExportQueue(client, timeout=5, max_items=3, max_bytes=1 << 20)
+    try:
+        for i in range(10):
+            queue.put(b"%d" % i)
+        time.sleep(0.05)
+        items, size = queue.pending()
+        assert items <= 3 and size <= 3
+        client.release.set()
+        deadline = time.monotonic() + 5
+        while not queue.idle() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        queue.close(flush_timeout=5)
+    stats = queue.stats()
+    assert stats.sent + stats.dropped == 10
+    assert stats.dropped >= 6 and dict(stats.failures)[QUEUE_FULL] == stats.dropped
+    assert [c[0] for c in client.calls][-1] == b"9"  # the newest always survives
+    assert {c[2] for c in client.calls} == {"duragraph-pprof-export"}
+    assert client.closed
+
+
+def test_queue_is_bounded_in_bytes_too():
+    client = BlockingClient()
+    queue = ExportQueue(client, timeout=5, max_items=100, max_bytes=1000)
+    try:
+        for _ in range(20):
+            queue.put(b"x" * 400)
+        assert queue.pending()[1] <= 1000
+    finally:
+        client.release.set()
+        queue.close(flush_timeout=5)
+
+
+# -- gRPC and HTTP retry hints against scripted servers --------------------------------------------
+
+
+class ScriptedProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
+    def __init__(self, delay):
+        self.delay = delay
+        self.requests = []
+
+    def Export(self, request, context):
+        self.requests.append(request)
+        if len(self.requests) == 1:
+            info = error_details_pb2.RetryInfo(retry_delay=Duration(nanos=self.delay))
+            context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
+            context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
+        return profiles_service_pb2.ExportProfilesServiceResponse()
+
+
+def test_grpc_client_reads_the_retryinfo_hint():
+    service = ScriptedProfilesService(delay=300_000_000)
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = GrpcClient(Settings("profiles", GRPC, f"127.0.0.1:{port}", insecure=True))
+    try:
+        first = client.send(b"", 5)
+        assert (first.ok, first.retryable, first.error) == (False, True, "UNAVAILABLE")
+        assert first.retry_after == pytest.approx(0.3)
+        started = time.monotonic()
+        assert send_with_retry(client, b"", 5, threading.Event()).ok
+        assert time.monotonic() - started < 2
+    finally:
+        client.close()
+        server.stop(None).wait()
+
+
+class _RetryAfterHandler(http.server.BaseHTTPRequestHandler):
+    seen: list[tuple[str, dict, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, dict(self.headers), body))
+        if len(self.seen) == 1:
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        payload = profiles_service_pb2.ExportProfilesServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_client_honours_retry_after_and_posts_protobuf():
+    _RetryAfterHandler.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RetryAfterHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1development/profiles"
+    client = HttpClient(Settings("profiles", HTTP_PROTOBUF, url, True, (("x-key", "k"),)))
+    try:
+        first = client.send(b"abc", 5)
+        assert (first.ok, first.retryable, first.retry_after, first.error) == (False, True, 0.0, "503")
+        assert send_with_retry(client, b"abc", 5, threading.Event()).ok
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    path, headers, body = _RetryAfterHandler.seen[-1]
+    assert (path, body) == ("/v1development/profiles", b"abc")
+    assert headers["Content-Type"] == "application/x-protobuf" and headers["x-key"] == "k"
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    assert _http_retry_after("7") == 7.0
+    assert _http_retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
+    assert _http_retry_after("nonsense") is None
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+class FakeSampler:
+    def __init__(self):
+        self.windows = []
+
+    def stats(self):
+        return type("Stats", (), {"cpu_ns": 2_500_000_000, "samples": 40, "dropped": 3})()
+
+    def open_window(self):
+        window = FakeWindow()
+        self.windows.append(window)
+        return window
+
+
+class FakeHeap:
+    def __init__(self, stats=(1000, 5000)):
+        self._stats = stats
+
+    def stats(self):
+        return self._stats
+
+    def profile(self):
+        return None
+
+
+class FakeCollector:
+    def __init__(self, heap_stats=(1000, 5000)):
+        self.sampler = FakeSampler()
+        self.heap = FakeHeap(heap_stats)
+
+    def goroutine_counts(self):
+        return 5, 2
+
+
+def collect(source, failures=lambda: [("profiles", QUEUE_FULL, 4)]):
+    reader = InMemoryMetricReader()
+    provider = push_metrics.build_provider(source, Resource.create({}), [reader], failures)
+    try:
+        data = reader.get_metrics_data()
+    finally:
+        provider.shutdown()
+    return {
+        m.name: m
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+
+
+def points(metric):
+    return {tuple(sorted(p.attributes.items())): p.value for p in metric.data.data_points}
+
+
+def test_metrics_names_units_and_attributes():
+    found = collect(FakeCollector())
+    goroutines = found["duragraph.goroutine.count"]
+    assert goroutines.unit == "{goroutine}"
+    assert points(goroutines) == {
+        (("duragraph.goroutine.kind", "thread"),): 5,
+        (("duragraph.goroutine.kind", "asyncio_task"),): 2,
+    }
+    assert found["process.thread.count"].unit == "{thread}"
+    assert list(points(found["process.thread.count"]).values())[0] >= 1
+    for name, unit in (("cpython.gc.collections", "{collection}"),
+                       ("cpython.gc.collected_objects", "{object}"),
+                       ("cpython.gc.uncollectable_objects", "{object}")):
+        assert found[name].unit == unit and found[name].data.is_monotonic
+        assert {k for k, in points(found[name])} == {
+            ("cpython.gc.generation", 0), ("cpython.gc.generation", 1),
+            ("cpython.gc.generation", 2)}
+    assert points(found["duragraph.tracemalloc.memory.used"]) == {(): 1000}
+    assert points(found["duragraph.tracemalloc.memory.peak"]) == {(): 5000}
+    assert found["duragraph.tracemalloc.memory.used"].unit == "By"
+    assert points(found["duragraph.profiler.cpu.time"]) == {(): 2.5}
+    assert found["duragraph.profiler.cpu.time"].unit == "s"
+    assert points(found["duragraph.profiler.samples"]) == {(): 40}
+    assert points(found["duragraph.profiler.samples.dropped"]) == {(): 3}
+    assert points(found["duragraph.profiler.export.failures"]) == {
+        (("duragraph.signal", "profiles"), ("error.type", QUEUE_FULL)): 4}
+
+
+def test_tracemalloc_metrics_are_absent_when_heap_tracing_is_off():
+    found = collect(FakeCollector(heap_stats=None))
+    assert "duragraph.tracemalloc.memory.used" not in found
+
+
+# -- the pusher ----------------------------------------------------------------------------------
+
+
+class FakeWindow:
+    def __init__(self):
+        self.taken = 0
+        self.closed = False
+
+    def _profiles(self):
+        frame = Frame("app.burn", "/app.py", 3, 1)
+        cpu = ValueType("cpu", "nanoseconds")
+        sample = Sample((frame,), (1, 10_000_000), (("thread.id", "1"),))
+        return (Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (sample,), 1, 2),
+                Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (), 1, 2))
+
+    def take(self):
+        self.taken += 1
+        return self._profiles()
+
+    def close(self):
+        self.closed = True
+        return self.take()
+
+
+def test_stop_flushes_the_last_window_once_and_is_idempotent():
+    collector = FakeCollector()
+    client = ScriptedClient([])
+    queue = ExportQueue(client, timeout=5)
+    pusher = Pusher(collector, 3600, {"service.name": "s"}, Scope("t"), None, queue, None)
+    pusher.start()
+    pusher.stop()
+    pusher.stop()
+    window = collector.sampler.windows[0]
+    assert window.closed and window.taken == 1
+    assert len(client.calls) == 1 and client.closed
+    request = profiles_service_pb2.ExportProfilesServiceRequest.FromString(client.calls[0][0])
+    (profile_list,) = [sp.profiles for rp in request.resource_profiles for sp in rp.scope_profiles]
+    assert len(profile_list) == 2  # the empty wall profile is not sent
