@@ -16,15 +16,16 @@ _retained: list[bytes] = []  # grows slowly: the heap diff in the README finds i
 
 def burn_cpu(stop: threading.Event) -> None:
     data = b"duragraph"
-    while not stop.is_set():
-        for _ in range(2000):
+    while not stop.wait(0.05):  # busy about two thirds of the time, not a whole core
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline:
             data = hashlib.sha256(data).digest()
 
 
 def leak_memory(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         _retained.append(os.urandom(64 * 1024))
-        del _retained[:-200]  # bounded, so the demo can run all day
+        del _retained[:-1000]  # bounded (64 MiB), so the demo can run all day
 
 
 def contend(lock: threading.Lock, stop: threading.Event) -> None:

@@ -29,23 +29,29 @@ TASK_LABELS = (("asyncio.task.name", "Task-7"), ("thread.id", "140002"), ("threa
 
 def cpu_profile() -> Profile:
     return Profile(
-        (SAMPLES, CPU), CPU, 10_000_000,
+        (SAMPLES, CPU),
+        CPU,
+        10_000_000,
         (
             Sample((BURN, MAIN), (90, 900_000_000), MAIN_LABELS),
             Sample((WAIT, MAIN), (3, 1_000_000), TASK_LABELS),
         ),
-        T0, 1_000_000_000,
+        T0,
+        1_000_000_000,
     )
 
 
 def wall_profile() -> Profile:
     return Profile(
-        (SAMPLES, WALL), WALL, 10_000_000,
+        (SAMPLES, WALL),
+        WALL,
+        10_000_000,
         (
             Sample((BURN, MAIN), (100, 1_000_000_000), MAIN_LABELS),
             Sample((WAIT, MAIN), (100, 1_000_000_000), TASK_LABELS),
         ),
-        T0, 1_000_000_000,
+        T0,
+        1_000_000_000,
     )
 
 
@@ -143,8 +149,14 @@ def decoded_samples(request, profile):
         for loc_index in d.stack_table[sample.stack_index].location_indices:
             (line,) = d.location_table[loc_index].lines
             fn = d.function_table[line.function_index]
-            frames.append((text(request, fn.name_strindex), text(request, fn.filename_strindex),
-                           line.line, fn.start_line))
+            frames.append(
+                (
+                    text(request, fn.name_strindex),
+                    text(request, fn.filename_strindex),
+                    line.line,
+                    fn.start_line,
+                )
+            )
         attrs = {}
         for index in sample.attribute_indices:
             kv = d.attribute_table[index]
@@ -162,7 +174,9 @@ def test_round_trip_restores_stacks_values_and_labels():
             profile = next(profiles)
             assert type_of(request, profile.sample_type) == (value_type.type, value_type.unit)
             assert type_of(request, profile.period_type) == (
-                snapshot.period_type.type, snapshot.period_type.unit)
+                snapshot.period_type.type,
+                snapshot.period_type.unit,
+            )
             assert profile.period == snapshot.period
             assert profile.time_unix_nano == snapshot.time_nanos
             assert profile.duration_nano == snapshot.duration_nanos
@@ -210,7 +224,9 @@ def test_scope_and_resource_value_types():
     request = encode(heap_profile())
     rp = request.resource_profiles[0]
     assert (rp.scope_profiles[0].scope.name, rp.scope_profiles[0].scope.version) == (
-        "duragraph_pprof", "0.1.0")
+        "duragraph_pprof",
+        "0.1.0",
+    )
     values = {kv.key: kv.value for kv in rp.resource.attributes}
     assert values["process.pid"].int_value == 4242
     assert [kv.key for kv in rp.resource.attributes] == sorted(RESOURCE)

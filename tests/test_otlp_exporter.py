@@ -8,6 +8,7 @@ import http.server
 import threading
 import time
 from concurrent import futures
+from typing import ClassVar
 
 import grpc
 import pytest
@@ -46,7 +47,10 @@ P = "OTEL_EXPORTER_OTLP_PROFILES_"
         ({E: "http://127.0.0.1:4317"}, (GRPC, "127.0.0.1:4317", True)),
         ({E: "https://c.example:4317"}, (GRPC, "c.example:4317", False)),
         ({E: "c.example:4317"}, (GRPC, "c.example:4317", False)),
-        ({E: "c.example:4317", "OTEL_EXPORTER_OTLP_INSECURE": "true"}, (GRPC, "c.example:4317", True)),
+        (
+            {E: "c.example:4317", "OTEL_EXPORTER_OTLP_INSECURE": "true"},
+            (GRPC, "c.example:4317", True),
+        ),
         ({E: "https://c:1", P + "INSECURE": "true"}, (GRPC, "c:1", False)),
         ({P + "ENDPOINT": "http://127.0.0.1:9"}, (GRPC, "127.0.0.1:9", True)),
         (
@@ -54,7 +58,11 @@ P = "OTEL_EXPORTER_OTLP_PROFILES_"
             (HTTP_PROTOBUF, "http://127.0.0.1:4318/v1development/profiles", True),
         ),
         (
-            {E: "http://a:1", P + "ENDPOINT": "https://b:2/custom", P + "PROTOCOL": "http/protobuf"},
+            {
+                E: "http://a:1",
+                P + "ENDPOINT": "https://b:2/custom",
+                P + "PROTOCOL": "http/protobuf",
+            },
             (HTTP_PROTOBUF, "https://b:2/custom", False),
         ),
     ],
@@ -103,14 +111,17 @@ def test_bad_values_are_config_errors_naming_the_variable(variable, value):
 
 def test_http_endpoint_must_be_a_url():
     with pytest.raises(ConfigError):
-        load_settings({E: "127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-                      "profiles")
+        load_settings(
+            {E: "127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, "profiles"
+        )
 
 
 def test_resource_reads_the_given_environment():
     resource = build_resource(
-        {"OTEL_RESOURCE_ATTRIBUTES": "service.name=a,deployment.environment=t%20est",
-         "OTEL_SERVICE_NAME": "svc"}
+        {
+            "OTEL_RESOURCE_ATTRIBUTES": "service.name=a,deployment.environment=t%20est",
+            "OTEL_SERVICE_NAME": "svc",
+        }
     )
     attrs = resource.attributes
     assert attrs["service.name"] == "svc"
@@ -119,6 +130,15 @@ def test_resource_reads_the_given_environment():
     assert isinstance(attrs["process.pid"], int) and attrs["process.executable.name"]
     with pytest.raises(ConfigError):
         build_resource({"OTEL_RESOURCE_ATTRIBUTES": "oops"})
+
+
+def test_an_unreadable_certificate_is_a_config_error_and_leaves_no_thread():
+    before = set(threading.enumerate())
+    environ = {E: "https://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent.pem"}
+    with pytest.raises(ConfigError) as info:
+        start_push(FakeCollector(), None, environ)
+    assert info.value.value == "/nonexistent.pem"
+    assert set(threading.enumerate()) <= before
 
 
 def test_no_endpoint_means_no_push():
@@ -165,8 +185,11 @@ class FakeAbort(threading.Event):
 def test_retry_backs_off_exponentially_and_prefers_the_server_hint():
     clock = FakeClock()
     client = ScriptedClient(
-        [Attempt(False, True, None, "UNAVAILABLE"), Attempt(False, True, 0.25, "UNAVAILABLE"),
-         Attempt(False, True, None, "UNAVAILABLE")]
+        [
+            Attempt(False, True, None, "UNAVAILABLE"),
+            Attempt(False, True, 0.25, "UNAVAILABLE"),
+            Attempt(False, True, None, "UNAVAILABLE"),
+        ]
     )
     result = send_with_retry(client, b"x", 30, FakeAbort(clock), clock, jitter=lambda: 1.0)
     assert result.ok
@@ -250,7 +273,8 @@ class ScriptedProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer)
 
 def test_grpc_client_reads_the_retryinfo_hint():
     service = ScriptedProfilesService(delay=300_000_000)
-    server = grpc.server(futures.ThreadPoolExecutor(2))
+    executor = futures.ThreadPoolExecutor(2)
+    server = grpc.server(executor)
     profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -265,12 +289,49 @@ def test_grpc_client_reads_the_retryinfo_hint():
     finally:
         client.close()
         server.stop(None).wait()
+        executor.shutdown()
+
+
+class SlowProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def Export(self, request, context):
+        self.release.wait(1.0)  # slower than the client's timeout
+        return profiles_service_pb2.ExportProfilesServiceResponse()
+
+
+def test_a_slow_collector_costs_timeouts_not_application_time():
+    service = SlowProfilesService()
+    executor = futures.ThreadPoolExecutor(4)
+    server = grpc.server(executor)
+    profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    client = GrpcClient(Settings("profiles", GRPC, f"127.0.0.1:{port}", insecure=True))
+    queue = ExportQueue(client, timeout=0.3, max_items=4)
+    try:
+        slowest = 0.0
+        for _ in range(40):
+            started = time.perf_counter()
+            queue.put(b"\x0a\x00" * 100)
+            slowest = max(slowest, time.perf_counter() - started)
+            time.sleep(0.02)
+        assert slowest < 0.05, slowest  # put() never waits for the network
+        assert queue.pending()[0] <= 4
+    finally:
+        service.release.set()
+        queue.close(flush_timeout=5)
+        server.stop(None).wait()
+        executor.shutdown()
+    failures = dict(queue.stats().failures)
+    assert failures.get("DEADLINE_EXCEEDED", 0) >= 1 and failures.get(QUEUE_FULL, 0) >= 1
 
 
 class _RetryAfterHandler(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, dict, bytes]] = []
+    seen: ClassVar[list[tuple[str, dict, bytes]]] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.seen.append((self.path, dict(self.headers), body))
         if len(self.seen) == 1:
@@ -299,7 +360,12 @@ def test_http_client_honours_retry_after_and_posts_protobuf():
     client = HttpClient(Settings("profiles", HTTP_PROTOBUF, url, True, (("x-key", "k"),)))
     try:
         first = client.send(b"abc", 5)
-        assert (first.ok, first.retryable, first.retry_after, first.error) == (False, True, 0.0, "503")
+        assert (first.ok, first.retryable, first.retry_after, first.error) == (
+            False,
+            True,
+            0.0,
+            "503",
+        )
         assert send_with_retry(client, b"abc", 5, threading.Event()).ok
     finally:
         client.close()
@@ -361,10 +427,7 @@ def collect(source, failures=lambda: [("profiles", QUEUE_FULL, 4)]):
     finally:
         provider.shutdown()
     return {
-        m.name: m
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
+        m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     }
 
 
@@ -381,14 +444,18 @@ def test_metrics_names_units_and_attributes():
         (("duragraph.goroutine.kind", "asyncio_task"),): 2,
     }
     assert found["process.thread.count"].unit == "{thread}"
-    assert list(points(found["process.thread.count"]).values())[0] >= 1
-    for name, unit in (("cpython.gc.collections", "{collection}"),
-                       ("cpython.gc.collected_objects", "{object}"),
-                       ("cpython.gc.uncollectable_objects", "{object}")):
+    assert min(points(found["process.thread.count"]).values()) >= 1
+    for name, unit in (
+        ("cpython.gc.collections", "{collection}"),
+        ("cpython.gc.collected_objects", "{object}"),
+        ("cpython.gc.uncollectable_objects", "{object}"),
+    ):
         assert found[name].unit == unit and found[name].data.is_monotonic
-        assert {k for k, in points(found[name])} == {
-            ("cpython.gc.generation", 0), ("cpython.gc.generation", 1),
-            ("cpython.gc.generation", 2)}
+        assert {k for (k,) in points(found[name])} == {
+            ("cpython.gc.generation", 0),
+            ("cpython.gc.generation", 1),
+            ("cpython.gc.generation", 2),
+        }
     assert points(found["duragraph.tracemalloc.memory.used"]) == {(): 1000}
     assert points(found["duragraph.tracemalloc.memory.peak"]) == {(): 5000}
     assert found["duragraph.tracemalloc.memory.used"].unit == "By"
@@ -397,7 +464,8 @@ def test_metrics_names_units_and_attributes():
     assert points(found["duragraph.profiler.samples"]) == {(): 40}
     assert points(found["duragraph.profiler.samples.dropped"]) == {(): 3}
     assert points(found["duragraph.profiler.export.failures"]) == {
-        (("duragraph.signal", "profiles"), ("error.type", QUEUE_FULL)): 4}
+        (("duragraph.signal", "profiles"), ("error.type", QUEUE_FULL)): 4
+    }
 
 
 def test_tracemalloc_metrics_are_absent_when_heap_tracing_is_off():
@@ -417,8 +485,10 @@ class FakeWindow:
         frame = Frame("app.burn", "/app.py", 3, 1)
         cpu = ValueType("cpu", "nanoseconds")
         sample = Sample((frame,), (1, 10_000_000), (("thread.id", "1"),))
-        return (Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (sample,), 1, 2),
-                Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (), 1, 2))
+        return (
+            Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (sample,), 1, 2),
+            Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (), 1, 2),
+        )
 
     def take(self):
         self.taken += 1
@@ -433,7 +503,7 @@ def test_stop_flushes_the_last_window_once_and_is_idempotent():
     collector = FakeCollector()
     client = ScriptedClient([])
     queue = ExportQueue(client, timeout=5)
-    pusher = Pusher(collector, 3600, {"service.name": "s"}, Scope("t"), None, queue, None)
+    pusher = Pusher(collector, 3600, {"service.name": "s"}, Scope("t"), queue, None)
     pusher.start()
     pusher.stop()
     pusher.stop()

@@ -60,7 +60,7 @@ class Running:
         finally:
             self.core.stop()
 
-    def __enter__(self) -> Running:
+    def __enter__(self) -> Running:  # noqa: PYI034 - a plain class, not subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -90,8 +90,11 @@ def decoded_profiles(otelcol: Collector) -> list[dict]:
                     samples = []
                     for s in p.samples:
                         names = tuple(
-                            st[d.function_table[d.location_table[i].lines[0].function_index]
-                               .name_strindex]
+                            st[
+                                d.function_table[
+                                    d.location_table[i].lines[0].function_index
+                                ].name_strindex
+                            ]
                             for i in d.stack_table[s.stack_index].location_indices
                         )
                         attrs = {}
@@ -100,19 +103,26 @@ def decoded_profiles(otelcol: Collector) -> list[dict]:
                             kind = kv.value.WhichOneof("value")
                             value = getattr(kv.value, kind)
                             attrs[st[kv.key_strindex]] = (
-                                st[value] if kind == "string_value_strindex" else value)
+                                st[value] if kind == "string_value_strindex" else value
+                            )
                         samples.append((names, s.values[0], attrs))
-                    out.append({
-                        "resource": resource,
-                        "mapping0": len(d.mapping_table) > 0,
-                        "sample_type": (st[p.sample_type.type_strindex],
-                                        st[p.sample_type.unit_strindex]),
-                        "period_type": (st[p.period_type.type_strindex],
-                                        st[p.period_type.unit_strindex]),
-                        "period": p.period,
-                        "end": p.time_unix_nano + p.duration_nano,
-                        "samples": samples,
-                    })
+                    out.append(
+                        {
+                            "resource": resource,
+                            "mapping0": len(d.mapping_table) > 0,
+                            "sample_type": (
+                                st[p.sample_type.type_strindex],
+                                st[p.sample_type.unit_strindex],
+                            ),
+                            "period_type": (
+                                st[p.period_type.type_strindex],
+                                st[p.period_type.unit_strindex],
+                            ),
+                            "period": p.period,
+                            "end": p.time_unix_nano + p.duration_nano,
+                            "samples": samples,
+                        }
+                    )
     return out
 
 
@@ -132,8 +142,7 @@ def metric_points(otelcol: Collector, name: str) -> list[tuple[dict, float, int]
                     kind = m.WhichOneof("data")
                     for point in getattr(m, kind).data_points:
                         value = point.as_int if point.HasField("as_int") else point.as_double
-                        out.append((attributes_dict(point.attributes), value,
-                                    point.time_unix_nano))
+                        out.append((attributes_dict(point.attributes), value, point.time_unix_nano))
     return sorted(out, key=lambda item: item[2])
 
 
@@ -144,17 +153,24 @@ def all_metrics(otelcol: Collector) -> dict[str, tuple[str, str, dict]]:
         for rm in data.resource_metrics:
             for sm in rm.scope_metrics:
                 for m in sm.metrics:
-                    found[m.name] = (m.unit, m.WhichOneof("data"),
-                                     attributes_dict(rm.resource.attributes))
+                    found[m.name] = (
+                        m.unit,
+                        m.WhichOneof("data"),
+                        attributes_dict(rm.resource.attributes),
+                    )
     return found
 
 
 # -- 1. profiles over both protocols ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-def test_profiles_arrive_and_the_cpu_burner_carries_the_cpu(otelcol, protocol):
-    with Running(environ(otelcol, protocol), interval=3600, heap=True) as run:
+@pytest.mark.parametrize(
+    ("protocol", "compression"),
+    [("grpc", "none"), ("http/protobuf", "none"), ("grpc", "gzip"), ("http/protobuf", "gzip")],
+)
+def test_profiles_arrive_and_the_cpu_burner_carries_the_cpu(otelcol, protocol, compression):
+    env = environ(otelcol, protocol, OTEL_EXPORTER_OTLP_COMPRESSION=compression)
+    with Running(env, interval=3600, heap=True) as run:
         worker = threading.Thread(target=burn_cpu, args=(1.5,), name="burner")
         worker.start()
         worker.join()
@@ -163,8 +179,13 @@ def test_profiles_arrive_and_the_cpu_burner_carries_the_cpu(otelcol, protocol):
     assert (stats.sent, stats.failures) == (1, ())
     profiles = otelcol.wait_for(lambda: decoded_profiles(otelcol), timeout=10)
     kinds = {p["sample_type"] for p in profiles}
-    assert {("samples", "count"), ("cpu", "nanoseconds"), ("wall", "nanoseconds"),
-            ("inuse_objects", "count"), ("inuse_space", "bytes")} <= kinds
+    assert {
+        ("samples", "count"),
+        ("cpu", "nanoseconds"),
+        ("wall", "nanoseconds"),
+        ("inuse_objects", "count"),
+        ("inuse_space", "bytes"),
+    } <= kinds
     for p in profiles:  # what Pyroscope needs, after the collector's decode and re-encode
         assert p["resource"]["service.name"] == SERVICE
         assert p["resource"]["process.executable.name"] and p["resource"]["process.pid"] > 0
@@ -172,8 +193,7 @@ def test_profiles_arrive_and_the_cpu_burner_carries_the_cpu(otelcol, protocol):
     (cpu,) = of_type(profiles, "cpu", "nanoseconds")
     assert cpu["period_type"] == ("cpu", "nanoseconds")
     total = sum(value for _, value, _ in cpu["samples"])
-    burner = sum(value for names, value, _ in cpu["samples"] if any("burn_cpu" in n
-                                                                      for n in names))
+    burner = sum(value for names, value, _ in cpu["samples"] if any("burn_cpu" in n for n in names))
     assert burner / total > 0.7, (burner, total)
     assert burner > 1.0e9  # 1.5 s of CPU burnt, sampled at 100 Hz
     attrs = [a for names, _, a in cpu["samples"] if any("burn_cpu" in n for n in names)]
@@ -202,8 +222,11 @@ def test_metrics_arrive_and_the_goroutine_count_matches_the_dump(otelcol):
             expected = {"thread": dump.threads, "asyncio_task": dump.tasks}
             started = time.time_ns()
             points = otelcol.wait_for(
-                lambda: [p for p in metric_points(otelcol, "duragraph.goroutine.count")
-                         if p[2] > started], timeout=10)
+                lambda: [
+                    p for p in metric_points(otelcol, "duragraph.goroutine.count") if p[2] > started
+                ],
+                timeout=10,
+            )
             assert (expected["thread"], expected["asyncio_task"]) == run.core.goroutine_counts()
     finally:
         for task in tasks:
@@ -231,8 +254,9 @@ def test_metrics_arrive_and_the_goroutine_count_matches_the_dump(otelcol):
     assert found["duragraph.profiler.samples"][:2] == ("{sample}", "sum")
     assert found["duragraph.profiler.samples.dropped"][:2] == ("{sample}", "sum")
     assert found["duragraph.goroutine.count"][2]["service.name"] == SERVICE
-    gens = {a["cpython.gc.generation"] for a, _, _ in metric_points(otelcol,
-                                                                    "cpython.gc.collections")}
+    gens = {
+        a["cpython.gc.generation"] for a, _, _ in metric_points(otelcol, "cpython.gc.collections")
+    }
     assert gens == {0, 1, 2}
 
 
@@ -286,20 +310,31 @@ def test_collector_down_at_start_then_back_then_gone_then_back(otelcol):
             assert dict(down.failures).get("UNAVAILABLE", 0) >= 1
 
             otelcol.start()
-            otelcol.wait_for(lambda: decoded_profiles(otelcol), timeout=20,
-                             description="pushes resume after the collector starts")
+            otelcol.wait_for(
+                lambda: decoded_profiles(otelcol),
+                timeout=20,
+                description="pushes resume after the collector starts",
+            )
             failures = otelcol.wait_for(
-                lambda: [p for p in metric_points(otelcol, "duragraph.profiler.export.failures")
-                         if p[0] == {"duragraph.signal": "profiles", "error.type": QUEUE_FULL}],
-                timeout=10, description="drops counted in the self-metrics")
+                lambda: [
+                    p
+                    for p in metric_points(otelcol, "duragraph.profiler.export.failures")
+                    if p[0] == {"duragraph.signal": "profiles", "error.type": QUEUE_FULL}
+                ],
+                timeout=10,
+                description="drops counted in the self-metrics",
+            )
             assert failures[-1][1] >= down.dropped
 
             otelcol.stop()  # gone mid-run
             time.sleep(1.5)
             before = queue.stats().sent
             otelcol.start()
-            otelcol.wait_for(lambda: queue.stats().sent > before, timeout=20,
-                             description="pushes resume after a mid-run outage")
+            otelcol.wait_for(
+                lambda: queue.stats().sent > before,
+                timeout=20,
+                description="pushes resume after a mid-run outage",
+            )
             assert queue.pending()[0] <= 8
     finally:
         app.stop()
@@ -328,9 +363,13 @@ def test_stop_flushes_the_last_window(otelcol):
     finally:
         stop_burning.set()
         worker.join()
-    profiles = of_type(otelcol.wait_for(lambda: len(otelcol.profiles()) >= sent and
-                                        decoded_profiles(otelcol), timeout=10),
-                       "cpu", "nanoseconds")
+    profiles = of_type(
+        otelcol.wait_for(
+            lambda: len(otelcol.profiles()) >= sent and decoded_profiles(otelcol), timeout=10
+        ),
+        "cpu",
+        "nanoseconds",
+    )
     last = max(profiles, key=lambda p: p["end"])
     assert last["end"] >= stopping_at  # the window closed by stop() itself
     assert any("burn_until" in n for names, _, _ in last["samples"] for n in names)

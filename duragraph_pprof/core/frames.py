@@ -6,6 +6,7 @@ a (code, line) pair always gives the same `Frame`, so those are interned too.
 
 from __future__ import annotations
 
+import inspect
 import os
 from types import CodeType, FrameType
 
@@ -61,6 +62,52 @@ def stack_of(frame: FrameType | None, limit: int = MAX_DEPTH) -> Stack:
         out.append(frame_of(frame))
         frame = frame.f_back
     return tuple(out)
+
+
+# frames whose caller can change between two reads: a generator is resumed by whoever calls next()
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+class Walk:
+    """One thread's stack as last read, kept so that the next read reuses its unchanged outer part.
+
+    A plain function's frame that is still live is still the same call: its caller has been
+    suspended in that call all along, and so has every frame above it. So a new read walks only
+    the frames that changed, down to the first frame it saw last time at the same line.
+    """
+
+    __slots__ = ("leaf", "line", "stack", "frames", "where")
+
+    def __init__(self, leaf: FrameType, line: int, stack: Stack, frames: list[FrameType]) -> None:
+        self.leaf = leaf
+        self.line = line
+        self.stack = stack
+        self.frames = frames  # the frame objects of `stack`, keeping their ids unique
+        self.where = {id(f): i for i, f in enumerate(frames)}
+
+
+def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH) -> Walk:
+    """The stack from `frame` outwards, leaf first, as `stack_of` gives it, reusing `previous`."""
+    line = frame.f_lineno or 0
+    if previous is not None and previous.leaf is frame and previous.line == line:
+        return previous
+    # a truncated previous stack does not reach the root, so its tail cannot be reused
+    where = previous.where if previous is not None and len(previous.stack) < limit else None
+    out: list[Frame] = []
+    chain: list[FrameType] = []
+    current: FrameType | None = frame
+    while current is not None and len(out) < limit:
+        if where is not None:
+            j = where.get(id(current))
+            if (j is not None and previous is not None and previous.frames[j] is current
+                    and not current.f_code.co_flags & _RESUMABLE
+                    and (current.f_lineno or 0) == previous.stack[j].line):
+                stack = (tuple(out) + previous.stack[j:])[:limit]
+                return Walk(frame, line, stack, (chain + previous.frames[j:])[:limit])
+        out.append(frame_of(current))
+        chain.append(current)
+        current = current.f_back
+    return Walk(frame, line, tuple(out), chain)
 
 
 def clear_caches() -> None:

@@ -29,11 +29,11 @@ class _Recorder:
         self._lock = threading.Lock()  # created before patching: a real lock
         self._acc: dict[Stack, list[int]] = {}
 
-    def record(self, delay_ns: int, depth: int) -> None:
+    def record(self, delay_ns: int) -> None:
         self._events += 1  # a lost increment under a race only shifts the sampling phase
         if self._events % self.fraction:
             return
-        stack = stack_of(sys._getframe(depth))
+        stack = stack_of(_caller())
         with self._lock:
             acc = self._acc.setdefault(stack, [0, 0])
             acc[0] += self.fraction
@@ -45,6 +45,14 @@ class _Recorder:
         samples = tuple(Sample(stack, tuple(values)) for stack, values in items)
         return Profile((CONTENTIONS, DELAY), CONTENTIONS, max(self.fraction, 1), samples,
                        time.time_ns())
+
+
+def _caller():
+    """The first frame outside this module: the code that waited, not our wrappers."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return frame
 
 
 class _ProfiledLock:
@@ -108,11 +116,10 @@ class Contention:
         mutex, block = self._mutex, self._block
 
         def on_lock_wait(delay_ns: int) -> None:
-            # depth 3: on_lock_wait <- acquire/__enter__ <- the caller we want
             if mutex is not None:
-                mutex.record(delay_ns, 3)
+                mutex.record(delay_ns)
             if block is not None:
-                block.record(delay_ns, 3)
+                block.record(delay_ns)
 
         threading.Lock = lambda: _ProfiledLock(real_lock(), on_lock_wait)  # type: ignore[misc]
         threading.RLock = lambda *a, **k: _ProfiledLock(real_rlock(*a, **k), on_lock_wait)  # type: ignore[misc]
@@ -123,7 +130,7 @@ class Contention:
                 try:
                     return real_wait(cond, timeout)
                 finally:
-                    block.record(time.monotonic_ns() - started, 2)
+                    block.record(time.monotonic_ns() - started)
 
             threading.Condition.wait = wait  # type: ignore[method-assign]
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from .frames import stack_of
+from .frames import Walk, walk
 from .snapshot import Profile, Sample, Stack, ValueType
 from .threads import current_tasks, task_name, thread_cpu_ns, thread_table
 
@@ -23,6 +23,7 @@ INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and w
 CPU = ValueType("cpu", "nanoseconds")
 WALL = ValueType("wall", "nanoseconds")
 SAMPLES = ValueType("samples", "count")
+_MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,9 @@ class Sampler:
         self._subscribers: list[Subscriber] = []
         self._thread: threading.Thread | None = None
         self._last_cpu: dict[int, int] = {}
-        self._stack_cache: dict[int, tuple[object, int, Stack]] = {}
+        self._stack_cache: dict[int, Walk] = {}
+        self._labels: dict[int, tuple[tuple[str, str], ...]] = {}
+        self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
         self._interval = 1.0 / hz
         self._cost_ema = 0.0
@@ -129,6 +132,8 @@ class Sampler:
                     self._thread = None
                     self._last_cpu.clear()
                     self._stack_cache.clear()
+                    self._labels.clear()
+                    self._stacks.clear()
                     return
             started = time.thread_time_ns()
             now = time.monotonic_ns()
@@ -160,7 +165,7 @@ class Sampler:
         frames = sys._current_frames()
         table = thread_table()
         tasks = current_tasks()
-        last_cpu, cache = self._last_cpu, self._stack_cache
+        last_cpu, cache, named = self._last_cpu, self._stack_cache, self._labels
         seen_cpu: dict[int, int] = {}
         samples = []
         for ident, frame in frames.items():
@@ -173,23 +178,37 @@ class Sampler:
             cpu_delta = cpu - previous if cpu is not None and previous is not None else 0
             if cpu is not None:
                 seen_cpu[ident] = cpu
-            line = frame.f_lineno or 0
             cached = cache.get(ident)
-            if cached is not None and cached[0] is frame and cached[1] == line:
-                stack = cached[2]
-            else:
-                stack = stack_of(frame)
-                cache[ident] = (frame, line, stack)
-            labels = (("thread.id", str(ident)), ("thread.name", name))
+            # a thread that has not run since the last tick still has the same frame and line
+            if cached is None or cached.leaf is not frame or cpu is None or cpu != previous:
+                fresh = walk(frame, cached)
+                if fresh is not cached:
+                    fresh.stack = self._intern(fresh.stack)
+                    cache[ident] = cached = fresh
+            labels = named.get(ident)
+            if labels is None or labels[1][1] != name:
+                labels = named[ident] = (("thread.id", str(ident)), ("thread.name", name))
             task = tasks.get(ident)
             if task is not None:
                 labels = (("asyncio.task.name", task_name(task)),) + labels
-            samples.append(ThreadSample(ident, labels, stack, max(cpu_delta, 0), wall_ns))
+            samples.append(ThreadSample(ident, labels, cached.stack, max(cpu_delta, 0), wall_ns))
         for gone in cache.keys() - frames.keys():
             del cache[gone]
+            named.pop(gone, None)
         self._last_cpu = seen_cpu
         self._samples += len(samples)
         return Tick(time.time_ns(), tuple(samples))
+
+    def _intern(self, stack: Stack) -> Stack:
+        """One object per distinct stack, so consumers can group by identity. Frames are interned
+        by frames.py, so their ids name the stack; the table holds the stacks, keeping ids unique."""
+        key = tuple(map(id, stack))
+        interned = self._stacks.get(key)
+        if interned is None:
+            if len(self._stacks) >= _MAX_STACKS:
+                self._stacks.clear()
+            interned = self._stacks[key] = stack
+        return interned
 
 
 class Window:
@@ -202,21 +221,23 @@ class Window:
 
     def _reset(self, now_ns: int) -> None:
         self._start_ns = now_ns
-        self._acc: dict[tuple, list[int]] = {}
+        # (id(stack), labels) -> [stack, cpu count, cpu ns, wall count, wall ns]: the sampler
+        # interns stacks, so grouping by identity spares hashing every frame of every sample
+        self._acc: dict[tuple, list] = {}
 
     def on_tick(self, tick: Tick) -> None:
         with self._lock:
             acc = self._acc
             for s in tick.samples:
-                key = (s.stack, s.labels)
+                key = (id(s.stack), s.labels)
                 values = acc.get(key)
                 if values is None:
-                    values = acc[key] = [0, 0, 0, 0]
+                    values = acc[key] = [s.stack, 0, 0, 0, 0]
                 if s.cpu_ns > 0:
-                    values[0] += 1
-                    values[1] += s.cpu_ns
-                values[2] += 1
-                values[3] += s.wall_ns
+                    values[1] += 1
+                    values[2] += s.cpu_ns
+                values[3] += 1
+                values[4] += s.wall_ns
 
     def take(self) -> tuple[Profile, Profile]:
         """(cpu, wall) since the last take, then start over."""
@@ -235,7 +256,8 @@ class Window:
         period = self._sampler.period_ns
         comment = (f"sampling at {stats.effective_hz:.1f} Hz (nominal {self._sampler.hz} Hz)",)
         cpu, wall = [], []
-        for (stack, labels), (n_cpu, cpu_ns, n_wall, wall_ns) in sorted(acc.items(), key=_order):
+        for (stack, labels), (n_cpu, cpu_ns, n_wall, wall_ns) in sorted(_merge(acc).items(),
+                                                                        key=_order):
             if n_cpu:
                 cpu.append(Sample(stack, (n_cpu, cpu_ns), labels))
             wall.append(Sample(stack, (n_wall, wall_ns), labels))
@@ -245,6 +267,19 @@ class Window:
                            comments=comment)
 
         return make(CPU, cpu), make(WALL, wall)
+
+
+def _merge(acc: dict[tuple, list]) -> dict[tuple, list[int]]:
+    """Group by value: equal stacks are distinct objects only after the intern table was reset."""
+    merged: dict[tuple, list[int]] = {}
+    for (_, labels), (stack, *values) in acc.items():
+        total = merged.get((stack, labels))
+        if total is None:
+            merged[(stack, labels)] = values
+        else:
+            for i, v in enumerate(values):
+                total[i] += v
+    return merged
 
 
 def _order(item) -> tuple:

@@ -105,6 +105,8 @@ def _walk(node: ast.AST, prefix: str, table: dict[int, tuple[str, int]]) -> None
 
 
 def module_name(path: str) -> str:
+    if path.startswith("<frozen ") and path.endswith(">"):
+        return path[len("<frozen "):-1]  # e.g. importlib._bootstrap
     name = _modules_by_file(len(sys.modules)).get(path)  # rebuilt when modules were imported
     return name or os.path.splitext(os.path.basename(path))[0]
 

@@ -23,6 +23,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from .profiles import read_pem
 from .settings import GRPC, Settings
 
 SCOPE = "duragraph_pprof"
@@ -47,16 +48,17 @@ class MetricsSource(Protocol):
 
 def open_exporter(settings: Settings) -> MetricExporter:
     """The SDK's OTLP metric exporter for the protocol, every setting passed explicitly."""
+    pems = [
+        read_pem(settings, p)
+        for p in (settings.certificate, settings.client_key, settings.client_certificate)
+    ]  # fail early if unreadable
     if settings.protocol == GRPC:
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
         credentials = None
         if not settings.insecure:
-            credentials = grpc.ssl_channel_credentials(
-                *(_read(p) for p in (settings.certificate, settings.client_key,
-                                     settings.client_certificate))
-            )
+            credentials = grpc.ssl_channel_credentials(*pems)
         return OTLPMetricExporter(
             endpoint=settings.endpoint,
             insecure=settings.insecure,
@@ -81,13 +83,6 @@ def open_exporter(settings: Settings) -> MetricExporter:
         timeout=settings.timeout,
         compression=Compression(settings.compression),
     )
-
-
-def _read(path: str | None) -> bytes | None:
-    if not path:
-        return None
-    with open(path, "rb") as file:
-        return file.read()
 
 
 class CountingExporter(MetricExporter):
@@ -133,7 +128,9 @@ def build_provider(
     meter = provider.get_meter(SCOPE)
     _observe = _Observers(source, failures)
     meter.create_observable_up_down_counter(
-        "duragraph.goroutine.count", [_observe.goroutines], "{goroutine}",
+        "duragraph.goroutine.count",
+        [_observe.goroutines],
+        "{goroutine}",
         "Live goroutines: Python threads and asyncio tasks, as the goroutine dump counts them",
     )
     meter.create_observable_up_down_counter(
@@ -142,26 +139,36 @@ def build_provider(
     for name, key, unit, what in _GC:
         meter.create_observable_counter(name, [_observe.gc(key)], unit, what)
     meter.create_observable_up_down_counter(
-        "duragraph.tracemalloc.memory.used", [_observe.traced(0)], "By",
+        "duragraph.tracemalloc.memory.used",
+        [_observe.traced(0)],
+        "By",
         "Memory traced by tracemalloc now",
     )
     meter.create_observable_gauge(
-        "duragraph.tracemalloc.memory.peak", [_observe.traced(1)], "By",
+        "duragraph.tracemalloc.memory.peak",
+        [_observe.traced(1)],
+        "By",
         "Peak memory traced by tracemalloc",
     )
     meter.create_observable_counter(
         "duragraph.profiler.cpu.time", [_observe.sampler_cpu], "s", "CPU time of the sampler"
     )
     meter.create_observable_counter(
-        "duragraph.profiler.samples", [_observe.sampler_field("samples")], "{sample}",
+        "duragraph.profiler.samples",
+        [_observe.sampler_field("samples")],
+        "{sample}",
         "Stack samples taken",
     )
     meter.create_observable_counter(
-        "duragraph.profiler.samples.dropped", [_observe.sampler_field("dropped")], "{sample}",
+        "duragraph.profiler.samples.dropped",
+        [_observe.sampler_field("dropped")],
+        "{sample}",
         "Stack samples dropped",
     )
     meter.create_observable_counter(
-        "duragraph.profiler.export.failures", [_observe.export_failures], "{request}",
+        "duragraph.profiler.export.failures",
+        [_observe.export_failures],
+        "{request}",
         "Push requests not delivered, by signal and error type (queue_full = dropped)",
     )
     return provider

@@ -22,7 +22,8 @@ from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 i
     ExportProfilesServiceResponse,
 )
 
-from .settings import GRPC, Settings
+from ..errors import ConfigError
+from .settings import GRPC, Settings, var
 
 _log = logging.getLogger(__name__)
 
@@ -73,9 +74,9 @@ class GrpcClient:
             )
         else:
             creds = grpc.ssl_channel_credentials(
-                _read(settings.certificate),
-                _read(settings.client_key),
-                _read(settings.client_certificate),
+                read_pem(settings, settings.certificate),
+                read_pem(settings, settings.client_key),
+                read_pem(settings, settings.client_certificate),
             )
             self._channel = grpc.secure_channel(
                 settings.endpoint, creds, _CHANNEL_OPTIONS, compression=compression
@@ -142,11 +143,16 @@ class HttpClient:
         self._session.close()
 
 
-def _read(path: str | None) -> bytes | None:
+def read_pem(settings: Settings, path: str | None) -> bytes | None:
+    """A certificate or key file's bytes; an unreadable file is a configuration error."""
     if not path:
         return None
-    with open(path, "rb") as file:
-        return file.read()
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        variable = f"{var(settings.signal, 'CERTIFICATE')} (or its CLIENT_* siblings)"
+        raise ConfigError(variable, path, exc.strerror or "unreadable", "fix the path") from None
 
 
 def _log_partial(response: ExportProfilesServiceResponse) -> None:

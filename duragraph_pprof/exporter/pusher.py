@@ -19,7 +19,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from ..core.snapshot import Profile
 from ..encode.otlp import AttrValue, Scope, encode_profiles
 from .queue import ExportQueue
-from .settings import Settings
 
 _log = logging.getLogger(__name__)
 THREAD_NAME = "duragraph-pprof-push"  # the sampler leaves "duragraph-pprof*" threads out
@@ -45,15 +44,15 @@ class Pusher:
         interval: float,
         resource: Mapping[str, AttrValue],
         scope: Scope,
-        profiles: Settings | None,
         queue: ExportQueue | None,
         meter_provider: MeterProvider | None,
+        flush_timeout: float = 10.0,
     ) -> None:
         self.source = source
         self.interval = interval
         self.resource = dict(resource)
         self.scope = scope
-        self.profiles = profiles
+        self.flush_timeout = flush_timeout
         self.queue = queue
         self.meter_provider = meter_provider
         self._window = source.sampler.open_window() if queue is not None else None
@@ -76,16 +75,25 @@ class Pusher:
             self._stopped = True
         atexit.unregister(self.stop)
         self._stopping.set()
-        timeout = self.profiles.timeout if self.profiles else 10.0
+        timeout = self.flush_timeout
         if self._thread.ident is not None:
             self._thread.join()  # it takes and queues the last window before it ends
         elif self._window is not None:
             self._window.close()  # never started: just leave the sampler
+        # both signals flush at once, so a collector that is down costs one timeout, not two
+        flush_metrics = None
+        if self.meter_provider is not None:
+            flush_metrics = threading.Thread(
+                target=self.meter_provider.shutdown,
+                kwargs={"timeout_millis": timeout * 1000},
+                name=f"{THREAD_NAME}-flush",
+                daemon=True,
+            )
+            flush_metrics.start()
         if self.queue is not None:
             self.queue.close(flush_timeout=timeout)
-        if self.meter_provider is not None:
-            # a final collect and export; the timeout bounds a collector that is down
-            self.meter_provider.shutdown(timeout_millis=timeout * 1000)
+        if flush_metrics is not None:
+            flush_metrics.join()
 
     def failures(self) -> Iterable[tuple[str, str, int]]:
         """(signal, error type, count) for the self-metrics."""
@@ -116,5 +124,5 @@ class Pusher:
             last = self._stopping.wait(self.interval)
             try:
                 self.push_once(self._collect(last))
-            except Exception:  # the push must never take the application down
+            except Exception:  # noqa: BLE001 - the push must never take the application down
                 _log.exception("duragraph-pprof: OTLP profiles push failed")

@@ -100,7 +100,7 @@ class ExportQueue:
             try:
                 attempt = send_with_retry(self._client, body, self._timeout, self._abort)
                 error = "" if attempt.ok else attempt.error or "error"
-            except Exception as exc:  # a broken transport must not kill the sender thread
+            except Exception as exc:  # noqa: BLE001 - a broken transport must not kill the sender
                 error = type(exc).__name__
             with self._cond:
                 self._busy = False

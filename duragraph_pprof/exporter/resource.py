@@ -36,7 +36,9 @@ def parse_resource_attributes(text: str) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(RESOURCE_ATTRIBUTES, text, f"{item!r} is not key=value", "use k=v,k2=v2")
+            raise ConfigError(
+                RESOURCE_ATTRIBUTES, text, f"{item!r} is not key=value", "use k=v,k2=v2"
+            )
         attrs[key.strip()] = unquote(value.strip())
     return attrs
 

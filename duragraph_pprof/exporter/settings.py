@@ -109,22 +109,20 @@ def _endpoint(
         # the signal's own variable is used verbatim; the generic one gets the signal's path
         endpoint = raw if specific else raw.rstrip("/") + "/" + HTTP_PATHS[signal]
         return endpoint, url.scheme == "http"
-    if url.scheme in ("http", "https") and url.netloc:
-        target = url.netloc
-        insecure = url.scheme == "http"
-        if url.scheme == "http":
-            return target, True
-    else:
-        target, insecure = raw, False
+    has_scheme = url.scheme in ("http", "https") and bool(url.netloc)
+    target = url.netloc if has_scheme else raw
     if not target or ":" not in target:
         raise ConfigError(key, raw, "must be http(s)://host:port or host:port", _way_out(key))
-    if insecure_var is not None and url.scheme != "https":
-        insecure = _bool(insecure_var)
-    return target, insecure
+    # as the SDK: https is always secure; else the INSECURE variable; else the http scheme
+    if has_scheme and url.scheme == "https":
+        return target, False
+    if insecure_var is not None:
+        return target, _bool(insecure_var)
+    return target, has_scheme and url.scheme == "http"
 
 
 def _way_out(key: str) -> str:
-    return f"set {key}=http://127.0.0.1:4317 or unset it"
+    return f"set {key}=http://127.0.0.1:4317 (4318 for http/protobuf) or unset it"
 
 
 def _bool(found: tuple[str, str]) -> bool:

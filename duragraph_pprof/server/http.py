@@ -15,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..core.collector import Collector
 from ..encode.index import index_page
@@ -76,11 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError("unauthenticated", "missing or wrong token - send "
                                "Authorization: Bearer $DURAGRAPH_PPROF_TOKEN")
         url = urlsplit(self.path)
-        if url.path == PREFIX.rstrip("/"):
+        path = unquote(url.path)  # Go routes on the unescaped path: %68eap is heap
+        if path == PREFIX.rstrip("/"):
             return self._redirect(PREFIX)
-        if not url.path.startswith(PREFIX):
+        if not path.startswith(PREFIX):
             return self._error(404, "404 page not found", head=head)
-        name = url.path[len(PREFIX):]
+        name = path[len(PREFIX):]
         if name == "":
             return self._send(Rendered(HTML, None, self._index().encode()), head)
         if name == "symbol":

@@ -1,0 +1,71 @@
+"""Wires a running push: the profiles queue, the MeterProvider and the push thread."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+
+from ..config import Config
+from ..encode.otlp import Scope
+from .metrics import SCOPE, CountingExporter, build_provider, open_exporter, periodic_reader
+from .profiles import open_client
+from .pusher import Pusher
+from .queue import ExportQueue
+from .resource import build_resource
+from .settings import Settings
+
+
+def start(collector: Any, config: Config, environ: Mapping[str, str],
+          profiles: Settings | None, metrics: Settings | None) -> Pusher:
+    resource = build_resource(environ)
+    queue = ExportQueue(open_client(profiles), profiles.timeout) if profiles else None
+    try:
+        return _start(collector, config, resource, profiles, metrics, queue)
+    except BaseException:
+        if queue is not None:
+            queue.close(flush_timeout=0)  # its thread must not outlive a failed start
+        raise
+
+
+def _start(
+    collector: Any,
+    config: Config,
+    resource: Resource,
+    profiles: Settings | None,
+    metrics: Settings | None,
+    queue: ExportQueue | None,
+) -> Pusher:
+    pusher_ref: list[Pusher] = []
+    provider = None
+    if metrics is not None:
+        exporter = CountingExporter(open_exporter(metrics))
+
+        def failures():
+            found = list(pusher_ref[0].failures()) if pusher_ref else []
+            return found + (
+                [("metrics", "export_failed", exporter.failures)] if exporter.failures else []
+            )
+
+        reader = periodic_reader(exporter, config.push_interval, metrics.timeout)
+        provider = build_provider(collector, resource, [reader], failures)
+    pusher = Pusher(
+        collector,
+        config.push_interval,
+        dict(resource.attributes),  # type: ignore[arg-type]
+        Scope(SCOPE, _version()),
+        queue,
+        provider,
+        flush_timeout=max(s.timeout for s in (profiles, metrics) if s is not None),
+    )
+    pusher_ref.append(pusher)
+    return pusher.start()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("duragraph-pprof")
+    except metadata.PackageNotFoundError:
+        return ""

@@ -1,0 +1,316 @@
+"""The HTTP contract, pinned like Go's pprof_test.go TestHandlers: one real listener on
+127.0.0.1:0 and one table of paths, methods, statuses, headers and exact error texts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import http.client
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import duragraph_pprof
+import duragraph_pprof.exporter  # noqa: F401 - see test_runbook.py: imported before heap tracing
+from duragraph_pprof import render as render_module
+from duragraph_pprof._gen.perftools.profiles import profile_pb2
+from duragraph_pprof.core.registry import DESCRIPTIONS
+
+BINARY = "application/octet-stream"
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+MAX_SECONDS = 60
+BAD_SECONDS = 'invalid value for "seconds" - must be a positive integer\n'
+PAST_CAP = (f'invalid value for "seconds" - must be at most {MAX_SECONDS} '
+            "(raise DURAGRAPH_PPROF_MAX_SECONDS to allow more)\n")
+UNKNOWN = "Unknown profile\n"
+INCOMPATIBLE = "seconds and debug params are incompatible\n"
+DELTA_NAMES = ("allocs", "block", "goroutine", "heap", "mutex", "threadcreate")
+
+
+@contextmanager
+def listening(**overrides):
+    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": True,
+                "max_seconds": MAX_SECONDS, **overrides}
+    profiler = duragraph_pprof.start("serve", environ={}, **settings)
+    try:
+        yield profiler
+    finally:
+        profiler.stop()
+
+
+def fetch(profiler, path: str, method: str = "GET", body: bytes | None = None, timeout=30):
+    """One request on a fresh connection: (status, lower-cased headers, body)."""
+    host, port = profiler.http_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
+
+
+def is_pprof(body: bytes) -> bool:
+    profile = profile_pb2.Profile()
+    profile.ParseFromString(gzip.decompress(body))
+    return len(profile.sample_type) > 0 and profile.string_table[0] == ""
+
+
+def is_chrome_trace(body: bytes) -> bool:
+    return isinstance(json.loads(body)["traceEvents"], list)
+
+
+def starts(prefix: bytes):
+    return lambda body: body.startswith(prefix)
+
+
+# (method, path, status, content type, attachment name or None, body: exact str | check | None)
+P = "/debug/pprof/"
+CASES = [
+    # routing
+    ("GET", "/debug/pprof", 301, None, None, None),
+    ("GET", P, 200, HTML, None, starts(b"<html>")),
+    ("HEAD", P, 200, HTML, None, b""),
+    ("GET", P + "nope", 404, TEXT, None, UNKNOWN),
+    ("GET", P + "<script>scripty<script>", 404, TEXT, None, UNKNOWN),
+    ("GET", P + "%3Cscript%3Ealert(1)%3C/script%3E", 404, TEXT, None, UNKNOWN),
+    ("GET", P + "%68eap", 200, BINARY, "heap", is_pprof),  # Go routes the unescaped path
+    ("GET", P + "heap/extra", 404, TEXT, None, UNKNOWN),
+    ("GET", P + "Heap", 404, TEXT, None, UNKNOWN),
+    ("GET", "/debug/pprofx", 404, TEXT, None, "404 page not found\n"),
+    ("PUT", P + "heap", 405, TEXT, None, "Method Not Allowed\n"),
+    ("DELETE", P + "heap", 405, TEXT, None, "Method Not Allowed\n"),
+    ("PATCH", P + "profile?seconds=1", 405, TEXT, None, "Method Not Allowed\n"),
+    ("DELETE", P, 405, TEXT, None, "Method Not Allowed\n"),
+    # named profiles, binary and text
+    ("GET", P + "heap", 200, BINARY, "heap", is_pprof),
+    ("HEAD", P + "heap", 200, BINARY, "heap", b""),
+    ("POST", P + "heap", 200, BINARY, "heap", is_pprof),
+    ("GET", P + "heap?gc=1", 200, BINARY, "heap", is_pprof),
+    ("GET", P + "allocs", 200, BINARY, "allocs", is_pprof),
+    ("GET", P + "goroutine", 200, BINARY, "goroutine", is_pprof),
+    ("GET", P + "threadcreate", 200, BINARY, "threadcreate", is_pprof),
+    ("GET", P + "mutex", 200, BINARY, "mutex", is_pprof),
+    ("GET", P + "block", 200, BINARY, "block", is_pprof),
+    ("GET", P + "heap?debug=1", 200, TEXT, None, starts(b"heap profile: ")),
+    ("GET", P + "allocs?debug=1", 200, TEXT, None, starts(b"heap profile: ")),
+    ("GET", P + "goroutine?debug=1", 200, TEXT, None, starts(b"goroutine profile: total ")),
+    ("GET", P + "goroutine?debug=2", 200, TEXT, None, starts(b"goroutine ")),
+    ("GET", P + "threadcreate?debug=1", 200, TEXT, None, starts(b"threadcreate profile: total ")),
+    ("GET", P + "mutex?debug=1", 200, TEXT, None, starts(b"--- mutex:\n")),
+    ("GET", P + "block?debug=1", 200, TEXT, None, starts(b"--- contention:\n")),
+    # Go: a debug value that does not parse is 0
+    ("GET", P + "heap?debug=abc", 200, BINARY, "heap", is_pprof),
+    ("GET", P + "goroutine?debug=", 200, BINARY, "goroutine", is_pprof),
+    ("GET", P + "goroutine?debug=2.5", 200, BINARY, "goroutine", is_pprof),
+    # Go: an empty seconds is absent
+    ("GET", P + "goroutine?seconds=", 200, BINARY, "goroutine", is_pprof),
+    # delta profiles
+    *[("GET", P + f"{name}?seconds=1", 200, BINARY, f"{name}-delta", is_pprof)
+      for name in DELTA_NAMES],
+    ("GET", P + "heap?seconds=1&debug=1", 400, TEXT, None, INCOMPATIBLE),
+    ("GET", P + "goroutine?seconds=1&debug=2", 400, TEXT, None, INCOMPATIBLE),
+    ("GET", P + "heap?seconds=abc&debug=1", 400, TEXT, None, BAD_SECONDS),  # Go's check order
+    ("GET", P + "nope?seconds=abc", 404, TEXT, None, UNKNOWN),
+    # timed endpoints
+    ("GET", P + "profile?seconds=1", 200, BINARY, "profile", is_pprof),
+    ("GET", P + "wall?seconds=1", 200, BINARY, "wall", is_pprof),
+    ("GET", P + "trace?seconds=1", 200, BINARY, "trace", is_chrome_trace),
+    ("GET", P + "trace?seconds=0.5", 200, BINARY, "trace", is_chrome_trace),
+    ("HEAD", P + "profile?seconds=1", 200, BINARY, "profile", b""),
+    # bad seconds, on every endpoint that takes it
+    *[("GET", P + f"{name}?seconds={value}", 400, TEXT, None, BAD_SECONDS)
+      for name in ("profile", "wall", "heap", "goroutine", "mutex")
+      for value in ("abc", "-1", "0", "1e9", "1.5", "0x10", "%20", "nan")],
+    *[("GET", P + f"{name}?seconds={value}", 400, TEXT, None, BAD_SECONDS)
+      for name in ("trace",) for value in ("abc", "-1", "0", "nan", "inf", "-0.5")],
+    *[("GET", P + f"{name}?seconds={value}", 400, TEXT, None, PAST_CAP)
+      for name in ("profile", "wall", "trace", "heap", "allocs", "block")
+      for value in (MAX_SECONDS + 1, 10**12)],
+    ("GET", P + "trace?seconds=1e9", 400, TEXT, None, PAST_CAP),
+    ("HEAD", P + "profile?seconds=abc", 400, TEXT, None, b""),
+    # cmdline and symbol
+    ("GET", P + "cmdline", 200, TEXT, None, "\x00".join(sys.argv)),
+    ("GET", P + "symbol", 200, TEXT, None, "num_symbols: 1\n"),
+    ("POST", P + "symbol", 200, TEXT, None, "num_symbols: 1\n"),
+    ("GET", P + "symbol?0x1+garbage+0", 200, TEXT, None, "num_symbols: 1\n"),
+]
+
+
+def check(profiler, case) -> list[str]:
+    method, path, status, content_type, filename, expected = case
+    got_status, headers, body = fetch(profiler, path, method)
+    problems = []
+
+    def expect(what, got, want):
+        if got != want:
+            problems.append(f"{method} {path}: {what} {got!r}, want {want!r}")
+
+    expect("status", got_status, status)
+    expect("nosniff", headers.get("x-content-type-options"), "nosniff" if status != 301 else None)
+    if content_type is not None:
+        expect("Content-Type", headers.get("content-type"), content_type)
+    disposition = f'attachment; filename="{filename}"' if filename else None
+    expect("Content-Disposition", headers.get("content-disposition"), disposition)
+    if status == 301:
+        expect("Location", headers.get("location"), P)
+    if status >= 400 and status != 405 and path != "/debug/pprofx":
+        expect("X-Go-Pprof", headers.get("x-go-pprof"), "1")
+    if status == 405:
+        expect("Allow", headers.get("allow"), "GET, HEAD, POST")
+    if isinstance(expected, str):
+        expect("body", body.decode("utf-8", "replace"), expected)
+    elif isinstance(expected, bytes):
+        expect("body", body, expected)
+    elif expected is not None and not expected(body):
+        problems.append(f"{method} {path}: body fails {expected.__name__}: {body[:120]!r}")
+    if b"Traceback" in body:
+        problems.append(f"{method} {path}: a traceback in the body")
+    return problems
+
+
+def test_http_contract():
+    # every long case runs at once, so the table takes about as long as its longest row
+    with listening(max_long_requests=len(CASES), http_threads=len(CASES)) as profiler:
+        with ThreadPoolExecutor(len(CASES)) as pool:
+            problems = [p for found in pool.map(lambda c: check(profiler, c), CASES) for p in found]
+        assert fetch(profiler, P + "cmdline")[0] == 200  # and the listener is still there
+    assert not problems, "\n".join(problems)
+
+
+# -- symbol ----------------------------------------------------------------------------------
+def test_symbol_answers_get_and_post_like_go():
+    with listening() as profiler:
+        _, _, dump = fetch(profiler, P + "goroutine?debug=1")
+        named = dict(re.findall(rb"^#\t(0x[0-9a-f]+)\t(\S+)\+0x0\t", dump, re.M))
+        pcs = re.findall(rb"0x[0-9a-f]+", re.search(rb"^\d+ @(.*)$", dump, re.M).group(1))
+        assert pcs and named
+        known = [int(pc, 16) for pc in pcs[:3]]
+        names = [named[b"%#x" % (pc - 1)].decode() for pc in known]  # Go lists pc-1 by name
+        query = "+".join([f"{known[0]:#x}", "0x1", "junk", str(known[1]), f"{known[2]:#X}",
+                          f"{known[0]:#x}"])
+        want = "num_symbols: 1\n" + "".join(
+            f"{pc:#x} {name}\n" for pc, name in zip(known + known[:1], names + names[:1]))
+        status, headers, body = fetch(profiler, P + "symbol?" + query)
+        assert (status, headers["content-type"], body.decode()) == (200, TEXT, want)
+        status, headers, body = fetch(profiler, P + "symbol", "POST", query.encode())
+        assert (status, headers["content-type"], body.decode()) == (200, TEXT, want)
+
+
+# -- index and registry -------------------------------------------------------------------------
+def test_index_lists_every_profile_with_its_count_and_description():
+    with listening(mutex_fraction=1) as profiler:
+        contend(3)
+        _, _, page = fetch(profiler, P)
+        _, _, dump = fetch(profiler, P + "goroutine?debug=2")
+        _, _, mutex = fetch(profiler, P + "mutex")
+        entries = profiler.collector.registry.entries()
+    text = page.decode()
+    rows = re.findall(r"<tr><td>(\d+)</td><td><a href='([^']+)\?debug=1'>([^<]+)</a></td></tr>",
+                      text)
+    assert [name for _, _, name in rows] == sorted(e.name for e in entries)
+    assert [href for _, href, _ in rows] == [name for _, _, name in rows]
+    counts = {name: int(count) for count, _, name in rows}
+    for name in ("cmdline", "profile", "symbol", "trace", "wall"):
+        assert counts[name] == 0, name
+    assert counts["goroutine"] == len(re.findall(r"^goroutine", dump.decode(), re.M))
+    assert counts["mutex"] == len(parse(mutex).sample) >= 1
+    assert counts["heap"] == counts["allocs"] > 0
+    for entry in entries:
+        assert (f"<li><div class=profile-name>{entry.name}: </div> "
+                f"{html.escape(entry.description).replace('&#x27;', '&#39;')}</li>") in text
+
+
+def test_every_registry_entry_has_a_description_and_a_renderer():
+    served_by_http = {"cmdline", "symbol"}
+    renderers = set(render_module._TIMED) | set(render_module._SNAPSHOTS) | served_by_http
+    with listening() as profiler:
+        names = {e.name for e in profiler.collector.registry.entries()}
+        for entry in profiler.collector.registry.entries():
+            assert entry.description.strip(), entry.name
+            assert entry.description == DESCRIPTIONS[entry.name]
+            assert entry.delta == (entry.name in DELTA_NAMES), entry.name
+    assert names == renderers
+
+
+def test_heap_off_is_a_clear_error():
+    with listening(heap=False) as profiler:
+        status, headers, body = fetch(profiler, P + "heap")
+    assert (status, headers["x-go-pprof"]) == (500, "1")
+    assert body == (b"heap tracing is off - set DURAGRAPH_PPROF_HEAP=true or run under "
+                    b"duragraph-pprof dev\n")
+
+
+def test_long_requests_past_the_cap_get_a_clear_error():
+    with listening(max_long_requests=1) as profiler:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(fetch, profiler, P + "profile?seconds=2")
+            time.sleep(0.5)
+            status, headers, body = fetch(profiler, P + "wall?seconds=1")
+            assert first.result()[0] == 200
+    assert (status, headers["x-go-pprof"], headers["retry-after"]) == (429, "1", "1")
+    assert body == (b"too many concurrent long profile requests (limit 1) - retry later or raise "
+                    b"DURAGRAPH_PPROF_MAX_LONG_REQUESTS\n")
+
+
+# -- a client that hangs up ----------------------------------------------------------------------
+def test_client_that_disconnects_mid_profile_frees_its_slot():
+    ticks = []
+    stop = threading.Event()
+
+    def application():
+        while not stop.wait(0.01):
+            ticks.append(1)
+
+    app = threading.Thread(target=application)
+    app.start()
+    try:
+        with listening(max_long_requests=1) as profiler:
+            host, port = profiler.http_address[:2]
+            with socket.create_connection((host, port)) as client:
+                client.sendall(f"GET {P}profile?seconds=30 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                time.sleep(0.3)
+            began = time.monotonic()
+            assert fetch(profiler, P + "cmdline", timeout=2)[0] == 200
+            assert time.monotonic() - began < 0.5  # answered at once
+            deadline = time.monotonic() + 3
+            while (status := fetch(profiler, P + "wall?seconds=1")[0]) == 429:
+                assert time.monotonic() < deadline, "the long-request slot was never freed"
+                time.sleep(0.1)
+            assert status == 200
+            assert time.monotonic() - began < 3  # the 30 s profile did not hold the slot
+        before = len(ticks)
+        time.sleep(0.1)
+        assert len(ticks) > before  # and the application kept running throughout
+    finally:
+        stop.set()
+        app.join()
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def parse(body: bytes) -> profile_pb2.Profile:
+    profile = profile_pb2.Profile()
+    profile.ParseFromString(gzip.decompress(body))
+    return profile
+
+
+def contend(threads: int) -> None:
+    """Make `threads` threads wait on one lock held for a moment."""
+    lock = threading.Lock()
+    lock.acquire()
+    waiters = [threading.Thread(target=lambda: lock.acquire() and lock.release())
+               for _ in range(threads)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.1)
+    lock.release()
+    for t in waiters:
+        t.join()
