@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import duragraph_pprof
-import duragraph_pprof.exporter  # noqa: F401 - see test_runbook.py: imported before heap tracing
 from duragraph_pprof import render as render_module
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
 from duragraph_pprof.core.registry import DESCRIPTIONS
@@ -179,9 +178,9 @@ def check(profiler, case) -> list[str]:
 
 def test_http_contract():
     # every long case runs at once, so the table takes about as long as its longest row
-    with listening(max_long_requests=len(CASES), http_threads=len(CASES)) as profiler:
-        with ThreadPoolExecutor(len(CASES)) as pool:
-            problems = [p for found in pool.map(lambda c: check(profiler, c), CASES) for p in found]
+    with (listening(max_long_requests=len(CASES), http_threads=len(CASES)) as profiler,
+          ThreadPoolExecutor(len(CASES)) as pool):
+        problems = [p for found in pool.map(lambda c: check(profiler, c), CASES) for p in found]
         assert fetch(profiler, P + "cmdline")[0] == 200  # and the listener is still there
     assert not problems, "\n".join(problems)
 
@@ -190,8 +189,8 @@ def test_http_contract():
 def test_symbol_answers_get_and_post_like_go():
     with listening() as profiler:
         _, _, dump = fetch(profiler, P + "goroutine?debug=1")
-        named = dict(re.findall(rb"^#\t(0x[0-9a-f]+)\t(\S+)\+0x0\t", dump, re.M))
-        pcs = re.findall(rb"0x[0-9a-f]+", re.search(rb"^\d+ @(.*)$", dump, re.M).group(1))
+        named = dict(re.findall(rb"^#\t(0x[0-9a-f]+)\t(\S+)\+0x0\t", dump, re.MULTILINE))
+        pcs = re.findall(rb"0x[0-9a-f]+", re.search(rb"^\d+ @(.*)$", dump, re.MULTILINE).group(1))
         assert pcs and named
         known = [int(pc, 16) for pc in pcs[:3]]
         names = [named[b"%#x" % (pc - 1)].decode() for pc in known]  # Go lists pc-1 by name
@@ -221,7 +220,7 @@ def test_index_lists_every_profile_with_its_count_and_description():
     counts = {name: int(count) for count, _, name in rows}
     for name in ("cmdline", "profile", "symbol", "trace", "wall"):
         assert counts[name] == 0, name
-    assert counts["goroutine"] == len(re.findall(r"^goroutine", dump.decode(), re.M))
+    assert counts["goroutine"] == len(re.findall(r"^goroutine", dump.decode(), re.MULTILINE))
     assert counts["mutex"] == len(parse(mutex).sample) >= 1
     assert counts["heap"] == counts["allocs"] > 0
     for entry in entries:
@@ -250,12 +249,11 @@ def test_heap_off_is_a_clear_error():
 
 
 def test_long_requests_past_the_cap_get_a_clear_error():
-    with listening(max_long_requests=1) as profiler:
-        with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(fetch, profiler, P + "profile?seconds=2")
-            time.sleep(0.5)
-            status, headers, body = fetch(profiler, P + "wall?seconds=1")
-            assert first.result()[0] == 200
+    with listening(max_long_requests=1) as profiler, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(fetch, profiler, P + "profile?seconds=1")
+        time.sleep(0.3)
+        status, headers, body = fetch(profiler, P + "wall?seconds=1")
+        assert first.result()[0] == 200
     assert (status, headers["x-go-pprof"], headers["retry-after"]) == (429, "1", "1")
     assert body == (b"too many concurrent long profile requests (limit 1) - retry later or raise "
                     b"DURAGRAPH_PPROF_MAX_LONG_REQUESTS\n")
@@ -314,3 +312,28 @@ def contend(threads: int) -> None:
     lock.release()
     for t in waiters:
         t.join()
+
+
+def test_malformed_requests_get_plain_text_errors_and_the_listener_keeps_serving():
+    many = b"&".join(b"a%d=1" % i for i in range(500))
+    cases = [
+        (b"GARBAGE\r\n\r\n", 400, b"Bad request syntax ('GARBAGE')\n"),
+        (b"GET /debug/pprof/ HTTP/9.9\r\n\r\n", 505, b"Invalid HTTP version (9.9)\n"),
+        (b"GET /debug/pprof/" + b"x" * 70000 + b" HTTP/1.1\r\n\r\n", 414, None),
+        (b"GET /debug/pprof/cmdline HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n", 431, None),
+        (b"POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 413,
+         b"request body over 1048576 bytes or bad Content-Length\n"),
+        (b"GET /debug/pprof/heap?" + many + b" HTTP/1.0\r\n\r\n", 400,
+         b"too many query parameters (limit 64)\n"),
+    ]
+    with listening() as profiler:
+        for request, status, text in cases:
+            with socket.create_connection(profiler.http_address[:2], timeout=10) as client:
+                client.sendall(request)
+                answer = b"".join(iter(lambda: client.recv(65536), b""))
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.0 %d " % status), answer[:200]
+            assert b"Content-Type: text/plain; charset=utf-8" in head
+            assert text is None or body == text, body
+            assert b"Traceback" not in body and b"<html" not in body.lower()
+        assert fetch(profiler, P + "cmdline")[0] == 200

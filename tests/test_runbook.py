@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 import duragraph_pprof
-import duragraph_pprof.exporter  # noqa: F401 - imported before heap tracing starts, see below
 
 WORKLOAD = '''\
 """Workloads for the runbook tests."""
@@ -120,9 +119,9 @@ def curl(profiler, path: str, out: Path | None = None) -> bytes:
 
 def pprof(go: str, tmp_path: Path, *args: str) -> str:
     """`go tool pprof ARGS`, unmodified; it must succeed."""
-    env = {**os.environ, "PPROF_TMPDIR": str(tmp_path), "HOME": str(tmp_path)}
+    env = {**os.environ, "PPROF_TMPDIR": str(tmp_path)}  # keeps HOME: go caches its tools there
     done = subprocess.run([go, "tool", "pprof", *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=tmp_path)
+                          check=False, timeout=120, env=env, cwd=tmp_path)
     assert done.returncode == 0, f"go tool pprof {' '.join(args)}:\n{done.stderr}"
     return done.stdout
 
@@ -159,6 +158,22 @@ def threads(*targets):
             t.join()
 
 
+def test_one_function_in_two_files_is_named_by_its_own_file(tmp_path):
+    # code objects compare by content, so frame caches must not mix up identical workloads
+    from duragraph_pprof.core.frames import frame_of
+
+    found = []
+    for name in ("first", "second"):
+        path = tmp_path / f"{name}.py"
+        path.write_text("import sys\n\ndef here():\n    return sys._getframe()\n")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.append(frame_of(module.here()))
+    assert [(f.function, f.filename) for f in found] == [
+        ("first.here", str(tmp_path / "first.py")), ("second.here", str(tmp_path / "second.py"))]
+
+
 # -- 1. memory leak ------------------------------------------------------------------------------
 def test_memory_leak_top_base_and_list(go, workload, tmp_path):
     with serving() as profiler:
@@ -190,7 +205,7 @@ def test_heap_holds_none_of_the_profilers_own_allocations():
         profiler.stop()
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, env={k: v for k, v in os.environ.items()
+                          check=False, timeout=60, env={k: v for k, v in os.environ.items()
                                            if not k.startswith(("DURAGRAPH_", "OTEL_"))})
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < 256 * 1024, f"{int(done.stdout)} bytes in use right after start()"
@@ -278,13 +293,13 @@ def wait_for(condition, timeout: float = 5) -> None:
 # -- 3. CPU and wall ------------------------------------------------------------------------------
 def test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper(go, workload, tmp_path):
     burn, sleeper = f"{workload.__name__}.burn_cpu", f"{workload.__name__}.sleep_forever"
-    with serving() as profiler, threads(workload.burn_cpu, workload.sleep_forever):
-        with ThreadPoolExecutor(2) as pool:
-            # overlapping requests: a second CPU profile and a wall profile, from the same sampler
-            second = pool.submit(curl, profiler, "profile?seconds=2", tmp_path / "cpu2.pprof")
-            wall = pool.submit(curl, profiler, "wall?seconds=2", tmp_path / "wall.pprof")
-            top = pprof(go, tmp_path, "-top", "-unit=ms", base_url(profiler) + "profile?seconds=3")
-            second.result(), wall.result()
+    with (serving() as profiler, threads(workload.burn_cpu, workload.sleep_forever),
+          ThreadPoolExecutor(2) as pool):
+        # overlapping requests: a second CPU profile and a wall profile, from the same sampler
+        second = pool.submit(curl, profiler, "profile?seconds=2", tmp_path / "cpu2.pprof")
+        wall = pool.submit(curl, profiler, "wall?seconds=2", tmp_path / "wall.pprof")
+        top = pprof(go, tmp_path, "-top", "-unit=ms", base_url(profiler) + "profile?seconds=3")
+        second.result(), wall.result()
     rows = top_rows(top)
     assert "Type: cpu" in top and rows[0][2] == burn and rows[0][1] >= 80, top
     assert all(pct < 1 for _, pct, name in rows if name == sleeper), top
@@ -316,16 +331,16 @@ def test_go_tool_pprof_raw_parses_every_profile(go, workload, tmp_path):
     plain = ["heap", "allocs", "goroutine", "threadcreate", "mutex", "block"]
     deltas = ["heap?seconds=1", "goroutine?seconds=1"]
     files: dict[str, Path] = {}
-    with serving() as profiler:  # mutex and block are off: empty but valid
-        with ThreadPoolExecutor(len(deltas)) as pool:
-            waiting = {p: pool.submit(curl, profiler, p) for p in deltas}
-            for path in plain:
-                files[path] = tmp_path / f"{path}.pprof"
-                curl(profiler, path, files[path])
-            workload.leak_memory(100)
-            for path, future in waiting.items():
-                files[path] = tmp_path / f"{path.replace('?', '_')}.pprof"
-                files[path].write_bytes(future.result())
+    # mutex and block are off here: empty but valid
+    with serving() as profiler, ThreadPoolExecutor(len(deltas)) as pool:
+        waiting = {p: pool.submit(curl, profiler, p) for p in deltas}
+        for path in plain:
+            files[path] = tmp_path / f"{path}.pprof"
+            curl(profiler, path, files[path])
+        workload.leak_memory(100)
+        for path, future in waiting.items():
+            files[path] = tmp_path / f"{path.replace('?', '_')}.pprof"
+            files[path].write_bytes(future.result())
     with serving(mutex_fraction=1, block_fraction=1) as profiler:
         contend(3)
         for path in ("mutex", "block"):

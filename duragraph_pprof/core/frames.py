@@ -15,8 +15,10 @@ from .snapshot import Frame, Stack
 MAX_DEPTH = 128  # deeper stacks keep the innermost frames, like Go's traceback limit
 _MAX_CACHED = 200_000  # bounds the caches when code objects are created dynamically
 
-_code_info: dict[CodeType, tuple[str, str, int]] = {}
-_frames: dict[tuple[CodeType, int], Frame] = {}
+# keyed with the file too: code objects compare by content, not by file, so one function loaded
+# from two files would otherwise share one entry (and name the other file)
+_code_info: dict[tuple[CodeType, str], tuple[str, str, int]] = {}
+_frames: dict[tuple[CodeType, str, int], Frame] = {}
 
 
 def function_name(module: str, qualname: str) -> str:
@@ -31,20 +33,21 @@ def absolute(filename: str) -> str:
 
 
 def _info(code: CodeType, module: str) -> tuple[str, str, int]:
-    info = _code_info.get(code)
+    key = (code, code.co_filename)
+    info = _code_info.get(key)
     if info is None:
         if len(_code_info) >= _MAX_CACHED:
             _code_info.clear()
         qualname = getattr(code, "co_qualname", code.co_name)
         info = (function_name(module, qualname), absolute(code.co_filename), code.co_firstlineno)
-        _code_info[code] = info
+        _code_info[key] = info
     return info
 
 
 def frame_of(frame: FrameType) -> Frame:
     code = frame.f_code
     line = frame.f_lineno or 0
-    key = (code, line)
+    key = (code, code.co_filename, line)
     cached = _frames.get(key)
     if cached is None:
         if len(_frames) >= _MAX_CACHED:
@@ -76,7 +79,7 @@ class Walk:
     the frames that changed, down to the first frame it saw last time at the same line.
     """
 
-    __slots__ = ("leaf", "line", "stack", "frames", "where")
+    __slots__ = ("frames", "leaf", "line", "stack", "where")
 
     def __init__(self, leaf: FrameType, line: int, stack: Stack, frames: list[FrameType]) -> None:
         self.leaf = leaf

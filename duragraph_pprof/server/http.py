@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(body, head)
         except RequestError as exc:
             self._error(_STATUS.get(exc.kind, 500), exc.message, head=head)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
         except Exception:  # never a traceback in a body; the log has it
             log.exception("pprof request %s failed", self.path[:200])
@@ -87,8 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "symbol":
             query = body if self.command == "POST" else url.query.encode("latin-1")
             return self._send(Rendered(TEXT, None, symbol(self.server.collector, query)), head)
-        form = parse_qs(url.query, keep_blank_values=True, max_num_fields=64)
-        first = {key: values[0] for key, values in form.items()}
+        first = _first_values(url.query)
         request = ProfileRequest(name, first.get("seconds"), first.get("debug"), first.get("gc"))
         rendered = render(self.server.collector, request, _ClientGone(self.connection,
                                                                       self.server.stopping))
@@ -141,6 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None):
         # the stdlib's own errors (bad request line, header flood, 414): plain text, no HTML
         self.close_connection = True
+        self.request_version = "HTTP/1.0"  # else a request line that did not parse gets no status
         self._error(code, message or self.responses.get(code, ("error",))[0])
 
     def address_string(self) -> str:
@@ -151,6 +151,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 HTML = "text/html; charset=utf-8"
+MAX_FIELDS = 64
+
+
+def _first_values(query: str) -> dict[str, str]:
+    """Each query parameter's first value, as Go's FormValue reads it."""
+    try:
+        form = parse_qs(query, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:  # past max_num_fields: a client error, not a 500
+        raise RequestError("invalid", f"too many query parameters (limit {MAX_FIELDS})") from None
+    return {key: values[0] for key, values in form.items()}
 
 
 class _ClientGone:
@@ -245,7 +255,7 @@ class _Server(socketserver.BaseServer):
         request.close()
 
     def handle_error(self, request, client_address) -> None:
-        log.debug("pprof connection error", exc_info=True)
+        log.debug("pprof connection error", exc_info=True)  # noqa: LOG014 - from an except
 
     def server_close(self) -> None:
         self.stopping.set()
