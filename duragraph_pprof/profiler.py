@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ class Profiler:
         self.http = self.grpc = self.push = None
         self._lock = threading.Lock()
         self._stopped = False
+        _running.add(self)
         self.collector.start()
         try:
             if targets["http_addr"] is not None:
@@ -61,16 +63,39 @@ class Profiler:
             if self._stopped:
                 return
             self._stopped = True
+        _running.discard(self)
         for part in (self.push, self.grpc, self.http):
             if part is not None:
                 part.stop()
         self.collector.stop()
+
+    def _forget_in_child(self) -> None:
+        """After fork, in the child: nothing of ours is served or pushed from here (a worker
+        that wants its own profiler calls start() again, e.g. in gunicorn's post_fork)."""
+        self._lock = threading.Lock()
+        self._stopped = True
+        for part in (self.http, self.push):
+            if part is not None:
+                part.forget_in_child()
+        self.http = self.grpc = self.push = None
+        self.collector.sampler.forget_in_child()
 
     def __enter__(self) -> Profiler:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_running: weakref.WeakSet[Profiler] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for profiler in list(_running):
+        profiler._forget_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def start(mode: str = SERVE, *, environ: Mapping[str, str] | None = None,

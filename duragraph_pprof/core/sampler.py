@@ -101,6 +101,14 @@ class Sampler:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
+    def forget_in_child(self) -> None:
+        """After fork: the sampler thread did not come along, and a lock may be held forever."""
+        self._lock = threading.Lock()
+        self._subscribers.clear()
+        self._thread = None
+        Sampler._running_lock = threading.Lock()
+        Sampler._running = 0
+
     def stats(self) -> SamplerStats:
         return SamplerStats(
             self._cpu_ns, self._samples, self._ticks, self._dropped,

@@ -95,6 +95,12 @@ class Pusher:
         if flush_metrics is not None:
             flush_metrics.join()
 
+    def forget_in_child(self) -> None:
+        """After fork: this push belongs to the parent; the child neither runs nor flushes it."""
+        self._lock = threading.Lock()
+        self._stopped = True
+        atexit.unregister(self.stop)
+
     def failures(self) -> Iterable[tuple[str, str, int]]:
         """(signal, error type, count) for the self-metrics."""
         if self.queue is None:

@@ -26,7 +26,7 @@ from ..render import TEXT, ProfileRequest, Rendered, render, symbol
 log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
 MAX_BODY = 1 << 20
-READ_TIMEOUT = 10.0  # seconds a client may take to send its request
+READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
 _STATUS = {"not_found": 404, "invalid": 400, "unsupported": 400, "busy": 429,
            "precondition": 500, "cancelled": 500, "timeout": 408, "internal": 500,
            "unauthenticated": 401}
@@ -60,7 +60,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_allowed(self) -> None:
         self._error(405, "Method Not Allowed", {"Allow": "GET, HEAD, POST"})
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.deadlines.watch(self.connection)
+
+    def finish(self) -> None:
+        self.server.deadlines.release(self.connection)
+        super().finish()
+
     def _serve(self, body: bytes, head: bool = False) -> None:
+        self.server.deadlines.release(self.connection)  # the request is in: no more deadline
         try:
             self._route(body, head)
         except RequestError as exc:
@@ -192,12 +201,53 @@ class _ClientGone:
         return False
 
 
+class _ReadDeadlines:
+    """One watchdog per server: a client that has not sent its whole request within
+    READ_TIMEOUT (say, one byte a second) is disconnected, so it cannot pin a worker thread."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._lock = threading.Lock()
+        self._deadlines: dict[socket.socket, float] = {}
+        self._thread = threading.Thread(target=self._run, name="duragraph-pprof-http-deadlines",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def watch(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines[connection] = time.monotonic() + READ_TIMEOUT
+
+    def release(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c, deadline in self._deadlines.items() if deadline < now]
+                for connection in late:
+                    del self._deadlines[connection]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 class _Server(socketserver.BaseServer):
     """A stream server whose requests run on a bounded pool; past the bound it answers 503."""
 
     def __init__(self, target: BindTarget, collector: Collector, threads: int) -> None:
         self.collector = collector
         self.stopping = threading.Event()
+        self.deadlines = _ReadDeadlines(self.stopping)
         self._slots = threading.BoundedSemaphore(threads)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="duragraph-pprof-http")
         self.socket = socket.socket(target.family, socket.SOCK_STREAM)
@@ -261,6 +311,7 @@ class _Server(socketserver.BaseServer):
         self.stopping.set()
         self.socket.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.deadlines.join()
         if self.target.path and os.path.exists(self.target.path):
             os.unlink(self.target.path)
 
@@ -288,8 +339,10 @@ class HttpListener:
     def __init__(self, collector: Collector, target: BindTarget) -> None:
         self._server = _Server(target, collector, collector.config.http_threads)
         self.address = self._server.server_address
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.2},
                                         name="duragraph-pprof-http-listener", daemon=True)
+        self._server.deadlines.start()
         self._thread.start()
         self._stopped = False
 
@@ -308,3 +361,10 @@ class HttpListener:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def forget_in_child(self) -> None:
+        """After fork: the child has none of our threads; drop its copy of the listening
+        socket (close, not shutdown, which would stop the parent's too) so a port is never
+        served, or held open, by two processes."""
+        self._stopped = True
+        self._server.socket.close()
