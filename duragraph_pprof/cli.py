@@ -74,7 +74,7 @@ def _run_program(module: str | None, script: str | None, args: list[str]) -> int
         return _exit_code(exc.code)
     except KeyboardInterrupt:
         return 130
-    except Exception:
+    except Exception:  # noqa: BLE001 - like python itself: print it, exit 1
         traceback.print_exc()
         return 1
     return 0

@@ -105,7 +105,9 @@ def load_config(environ: Mapping[str, str], mode: str = SERVE, **overrides: Any)
         raise ConfigError("mode", str(mode), "must be dev or serve", "use dev or serve")
     base = Config(mode=mode)
     if mode == DEV:
-        base = replace(base, http_addr=DEV_HTTP_ADDR, grpc_addr=DEV_GRPC_ADDR, heap=True)
+        # tracemalloc makes every allocation dearer, the sampler's too: dev allows it 5%
+        base = replace(base, http_addr=DEV_HTTP_ADDR, grpc_addr=DEV_GRPC_ADDR, heap=True,
+                       cpu_budget=0.05)
     values: dict[str, Any] = {}
     for var, (name, parse, _) in ENV.items():
         if var in environ:

@@ -94,7 +94,7 @@ def _seconds(collector: Collector, value: str | None, default: float | None,
     if not value:
         if default is None:
             raise RequestError("invalid", BAD_SECONDS)
-        return default
+        return min(default, collector.config.max_seconds)  # the cap bounds the default too
     try:
         seconds = parse(value)
     except ValueError:

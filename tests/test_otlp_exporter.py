@@ -391,7 +391,8 @@ class FakeSampler:
         self.windows = []
 
     def stats(self):
-        return type("Stats", (), {"cpu_ns": 2_500_000_000, "samples": 40, "dropped": 3})()
+        return type("Stats", (), {"cpu_ns": 2_500_000_000, "samples": 40, "dropped": 3,
+                                  "effective_hz": 42.5})()
 
     def open_window(self):
         window = FakeWindow()
@@ -463,6 +464,8 @@ def test_metrics_names_units_and_attributes():
     assert found["duragraph.profiler.cpu.time"].unit == "s"
     assert points(found["duragraph.profiler.samples"]) == {(): 40}
     assert points(found["duragraph.profiler.samples.dropped"]) == {(): 3}
+    assert points(found["duragraph.profiler.sample.rate"]) == {(): 42.5}
+    assert found["duragraph.profiler.sample.rate"].unit == "Hz"
     assert points(found["duragraph.profiler.export.failures"]) == {
         (("duragraph.signal", "profiles"), ("error.type", QUEUE_FULL)): 4
     }

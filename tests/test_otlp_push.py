@@ -60,7 +60,7 @@ class Running:
         finally:
             self.core.stop()
 
-    def __enter__(self) -> Running:  # noqa: PYI034 - a plain class, not subclassed
+    def __enter__(self) -> Running:
         return self
 
     def __exit__(self, *exc: object) -> None:

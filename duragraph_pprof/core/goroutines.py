@@ -129,7 +129,7 @@ def _task_goroutine(task: asyncio.Task, ids: GoroutineIds, running: bool) -> Gor
 def _loop_of(task: asyncio.Task):
     try:
         return task.get_loop()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the profiler must never raise into the application
         return None
 
 

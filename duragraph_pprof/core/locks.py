@@ -58,7 +58,7 @@ def _caller():
 class _ProfiledLock:
     """A Lock/RLock that times contended acquisitions; everything else goes to the real lock."""
 
-    __slots__ = ("_real", "_on_wait", "__weakref__")
+    __slots__ = ("__weakref__", "_on_wait", "_real")
 
     def __init__(self, real, on_wait: Callable[[int], None]) -> None:
         self._real = real

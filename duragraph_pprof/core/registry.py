@@ -45,7 +45,7 @@ DESCRIPTIONS = {
 
 class Registry:
     def __init__(self, counts: dict[str, Callable[[], int]], delta: set[str]) -> None:
-        zero = lambda: 0  # noqa: E731 - Go shows 0 for the endpoints that are not profiles
+        zero = lambda: 0  # Go shows 0 for the endpoints that are not profiles
         self._entries = {
             name: ProfileEntry(name, DESCRIPTIONS[name], counts.get(name, zero), name in delta)
             for name in sorted(DESCRIPTIONS)

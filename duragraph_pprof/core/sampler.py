@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,7 +72,7 @@ class Sampler:
         self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
         self._interval = 1.0 / hz
-        self._cost_ema = 0.0
+        self._recent_costs: deque[float] = deque(maxlen=5)
 
     # -- subscription -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -150,7 +151,7 @@ class Sampler:
             for subscriber in subscribers:
                 try:
                     subscriber.on_tick(tick)
-                except Exception:  # a broken consumer must not stop the others
+                except Exception:  # noqa: BLE001 - a broken consumer must not stop the others
                     self._dropped += 1
             self._account(time.thread_time_ns() - started)
             deadline += self._interval
@@ -164,10 +165,12 @@ class Sampler:
     def _account(self, cost_ns: int) -> None:
         self._cpu_ns += cost_ns
         self._ticks += 1
-        # a slow moving average from zero: one cold first tick must not throttle the sampler
-        self._cost_ema = 0.95 * self._cost_ema + 0.05 * (cost_ns / 1e9)
+        # the median of the last ticks: a sustained cost throttles within three ticks, while
+        # one dear tick (cold caches, a GC pause) does not
+        self._recent_costs.append(cost_ns / 1e9)
+        typical = sorted(self._recent_costs)[len(self._recent_costs) // 2]
         # keep cost/interval <= budget: many threads make each tick dearer, so tick less often
-        self._interval = max(1.0 / self.hz, self._cost_ema / self.cpu_budget)
+        self._interval = max(1.0 / self.hz, typical / self.cpu_budget)
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         frames = sys._current_frames()

@@ -76,5 +76,5 @@ def current_tasks() -> dict[int, asyncio.Task]:
 def task_name(task: asyncio.Task) -> str:
     try:
         return task.get_name()
-    except Exception:  # a foreign Task-like object
+    except Exception:  # noqa: BLE001 - a foreign Task-like object
         return repr(task)

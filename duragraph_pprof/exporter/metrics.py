@@ -165,6 +165,12 @@ def build_provider(
         "{sample}",
         "Stack samples dropped",
     )
+    meter.create_observable_gauge(
+        "duragraph.profiler.sample.rate",
+        [_observe.sampler_field("effective_hz")],
+        "Hz",
+        "Effective sampling rate: below the configured rate when the CPU budget stretches it",
+    )
     meter.create_observable_counter(
         "duragraph.profiler.export.failures",
         [_observe.export_failures],

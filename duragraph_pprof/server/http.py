@@ -48,7 +48,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = self.headers.get("Content-Length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
+        # ASCII digits only: "²".isdigit() is true and int() of 5000 digits raises
+        if not (length.isascii() and length.isdigit()) or len(length) > 8 or int(length) > MAX_BODY:
             return self._error(413, f"request body over {MAX_BODY} bytes or bad Content-Length")
         self._serve(self.rfile.read(int(length)))
 
@@ -59,6 +60,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self._error(405, "Method Not Allowed", {"Allow": "GET, HEAD, POST"})
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # as Go: no version, no request
+            self.send_error(400, "Bad request syntax - HTTP/1.0 or later needed")
+            return False
+        return True
 
     def setup(self) -> None:
         super().setup()
@@ -110,8 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.server.collector.config.token
         if not token:
             return True
-        offered = self.headers.get("Authorization", "")
-        return hmac.compare_digest(offered.encode(), f"Bearer {token}".encode())
+        scheme, _, offered = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":  # the scheme is case-insensitive (RFC 7235), as on gRPC
+            offered = ""
+        return hmac.compare_digest(offered.strip().encode(), token.encode())
 
     def _send(self, rendered: Rendered, head: bool) -> None:
         self.send_response(200)
@@ -139,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         if status == 429:
             self.send_header("Retry-After", "1")
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="pprof"')
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
@@ -261,8 +274,8 @@ class _Server(socketserver.BaseServer):
 
     def _bind(self) -> None:
         if self.target.path:
-            if os.path.exists(self.target.path) and _is_socket(self.target.path):
-                os.unlink(self.target.path)  # a stale socket from a previous run
+            if _stale_socket(self.target.path):
+                os.unlink(self.target.path)  # left by a previous run; a live one is not ours
             old = os.umask(0o177)  # created 0600: only this user can connect
             try:
                 self.socket.bind(self.target.path)
@@ -327,10 +340,24 @@ def _busy(request: socket.socket) -> None:
         pass
 
 
-def _is_socket(path: str) -> bool:
+def _stale_socket(path: str) -> bool:
+    """A socket file nobody listens on any more. A live one (another process serving it) is
+    left alone, so the bind fails instead of silently taking its clients."""
     import stat
 
-    return stat.S_ISSOCK(os.stat(path).st_mode)
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
+    except FileNotFoundError:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+    return False
 
 
 class HttpListener:

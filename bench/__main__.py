@@ -1,0 +1,82 @@
+"""python -m bench [--quick] [--only NAME ...]: every benchmark, one table of ratios.
+
+Run from the repository root with the project's virtual environment. The table is printed and
+written to bench/results.md with the command and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from . import accuracy, goroutines, heap, otlp, overhead
+from .report import Row, markdown, table
+from .workloads import IdleCrowd
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.md")
+
+
+@dataclass(frozen=True)
+class Plan:
+    busy_reps: int = 30
+    busy10_reps: int = 20
+    block_s: float = 0.5
+    idle_blocks: int = 5
+    idle_block_s: float = 3.0
+    accuracy_runs: int = 3
+    accuracy_s: float = 15.0
+    heap_blocks: int = 1_000_000
+    heap_reps: int = 5
+    mix_rounds: int = 3000
+    mix_reps: int = 7
+    goroutine_reps: int = 5
+    count_reps: int = 50
+    otlp_s: float = 60.0
+    otlp_reps: int = 10
+
+
+QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_s=1.0,
+             accuracy_runs=1, accuracy_s=5.0, heap_blocks=200_000, heap_reps=2, mix_rounds=1000,
+             mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3)
+
+
+def _crowd_rows(plan: Plan) -> list[Row]:
+    with IdleCrowd(1000, 10_000) as crowd:
+        rows = overhead.idle_rows(crowd, plan.idle_blocks, plan.idle_block_s)
+        return rows + goroutines.rows(plan.goroutine_reps, plan.count_reps)
+
+
+BENCHMARKS = {
+    "overhead": lambda p: (overhead.busy_rows(1, 1.0, p.busy_reps, p.block_s)
+                           + overhead.busy_rows(10, 2.0, p.busy10_reps, p.block_s)),
+    "crowd": _crowd_rows,
+    "accuracy": lambda p: accuracy.rows(p.accuracy_runs, p.accuracy_s),
+    "heap": lambda p: heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps),
+    "otlp": lambda p: otlp.rows(p.otlp_s, p.otlp_reps),
+}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under two minutes")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    started = time.monotonic()
+    rows: list[Row] = []
+    for name in args.only or BENCHMARKS:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        rows += BENCHMARKS[name](plan)
+    elapsed = time.monotonic() - started
+    print(table(rows))
+    command = "python -m bench" + "".join(f" {a}" for a in argv)
+    with open(RESULTS, "w", encoding="utf-8") as f:
+        f.write(markdown(rows, command, elapsed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
