@@ -21,7 +21,8 @@ def address(frame: Frame) -> int:
 
 def symbols(profile: Profile) -> dict[int, str]:
     """Slot start -> function name for every frame of `profile`."""
-    return {address(f) & ~0xF: f.function for s in profile.samples for f in s.stack}
+    frames = {f for s in profile.samples for f in s.stack}
+    return {address(f) & ~0xF: f.function for f in frames}
 
 
 def lookup(table: dict[int, str], addr: int) -> str | None:
@@ -55,28 +56,71 @@ def _quote(name: str) -> str:
 
 
 # -- debug=1 profiles --------------------------------------------------------------------------
+class _Frames:
+    """Per-call memo of each frame's text cells: records share most of their frames, and while
+    tracemalloc traces, every string built again is a traced allocation."""
+
+    def __init__(self) -> None:
+        self._cells: dict[Frame, tuple[str, str, str, str]] = {}
+
+    def cells(self, frame: Frame) -> tuple[str, str, str, str]:
+        """(` 0xPC` for the @ line, `0xPC-1`, `func+0x0`, `file:line`)"""
+        found = self._cells.get(frame)
+        if found is None:
+            pc = address(frame)
+            found = self._cells[frame] = (f" {pc:#x}", f"{pc - 1:#x}", f"{frame.function}+0x0",
+                                          f"{frame.filename}:{frame.line}")
+        return found
+
+    def record(self, head: str, stack: Stack) -> str:
+        """`head @ pcs` and the tab-aligned `#` frame lines (Go's text/tabwriter with TABs)."""
+        cells = [self.cells(f) for f in stack]
+        if not cells:
+            return f"{head} @\n\n"
+        pc_stop = _stop(max(len(c[1]) for c in cells) + 1)
+        fn_stop = _stop(max(len(c[2]) for c in cells) + 1)
+        lines = [f"{head} @{''.join(c[0] for c in cells)}\n"]
+        for _, pc, fn, loc in cells:
+            lines.append(f"#\t{pc}{_TABS[-(-(pc_stop - len(pc)) // 8)]}"
+                         f"{fn}{_TABS[-(-(fn_stop - len(fn)) // 8)]}{loc}\n")
+        lines.append("\n")
+        return "".join(lines)
+
+
+_TABS = ["\t" * n for n in range(1024)]
+
+
+def _stop(width: int) -> int:
+    return -(-width // 8) * 8
+
+
+def _order(stack: Stack) -> tuple:
+    return tuple((f.function, f.line) for f in stack)
+
+
 def count_profile(name: str, stacks: list[Stack]) -> str:
     """`goroutine profile: total N` and one group per distinct stack, largest first."""
     groups: dict[Stack, int] = {}
     for stack in stacks:
         groups[stack] = groups.get(stack, 0) + 1
-    ordered = sorted(groups.items(), key=lambda kv: (-kv[1], _key(kv[0])))
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1], _order(kv[0])))
+    frames = _Frames()
     out = [f"{name} profile: total {len(stacks)}\n"]
-    for stack, count in ordered:
-        out.append(f"{count} @{_pcs(stack)}\n{_frames(stack)}\n")
+    out.extend(frames.record(str(count), stack) for stack, count in ordered)
     return "".join(out)
 
 
 def heap_profile(profile: Profile, stats: tuple[int, int] | None) -> str:
     """Go's legacy heap text. tracemalloc is unsampled (rate 1, so `heap/2`) and records live
     blocks only, so the alloc columns repeat the in-use ones (plus Go's +1 on the header)."""
-    samples = sorted(profile.samples, key=lambda s: (-s.values[1], _key(s.stack)))
+    samples = sorted(profile.samples, key=lambda s: (-s.values[1], _order(s.stack)))
     objects = sum(s.values[0] for s in samples)
     space = sum(s.values[1] for s in samples)
+    frames = _Frames()
     out = [f"heap profile: {objects}: {space} [{objects}: {space + 1}] @ heap/2\n"]
     for s in samples:
         n, size = s.values
-        out.append(f"{n}: {size} [{n}: {size}] @{_pcs(s.stack)}\n{_frames(s.stack)}\n")
+        out.append(frames.record(f"{n}: {size} [{n}: {size}]", s.stack))
     out.append("\n# tracemalloc\n")
     if stats is not None:
         out.append(f"# TracedMemory = {stats[0]}\n# PeakTracedMemory = {stats[1]}\n")
@@ -85,39 +129,10 @@ def heap_profile(profile: Profile, stats: tuple[int, int] | None) -> str:
 
 def contention_profile(kind: str, profile: Profile) -> str:
     """Go's legacy mutex/block text; delays are nanoseconds, so cycles/second is 1e9."""
-    samples = sorted(profile.samples, key=lambda s: (-s.values[1], _key(s.stack)))
+    samples = sorted(profile.samples, key=lambda s: (-s.values[1], _order(s.stack)))
     out = [f"--- {'mutex' if kind == 'mutex' else 'contention'}:\ncycles/second=1000000000\n"]
     if kind == "mutex":
         out.append(f"sampling period={profile.period}\n")
-    for s in samples:
-        out.append(f"{s.values[1]} {s.values[0]} @{_pcs(s.stack)}\n{_frames(s.stack)}\n")
-    return "".join(out)
-
-
-def _key(stack: Stack) -> str:
-    return "\n".join(f"{f.function}:{f.line}" for f in stack)
-
-
-def _pcs(stack: Stack) -> str:
-    return "".join(f" {address(f):#x}" for f in stack)
-
-
-def _frames(stack: Stack) -> str:
-    rows = [["#", f"{address(f) - 1:#x}", f"{f.function}+0x0", f"{f.filename}:{f.line}"]
-            for f in stack]
-    return _tabwrite(rows)
-
-
-def _tabwrite(rows: list[list[str]]) -> str:
-    """Go's text/tabwriter with TAB padding: each column padded to a common 8-column stop."""
-    if not rows:
-        return ""
-    widths = [max(len(r[i]) for r in rows) + 1 for i in range(len(rows[0]) - 1)]
-    out = []
-    for row in rows:
-        cells = []
-        for cell, width in zip(row, widths):
-            stop = -(-width // 8) * 8
-            cells.append(cell + "\t" * -(-(stop - len(cell)) // 8))
-        out.append("".join(cells) + row[-1] + "\n")
+    frames = _Frames()
+    out.extend(frames.record(f"{s.values[1]} {s.values[0]}", s.stack) for s in samples)
     return "".join(out)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import queue
 import select
 import socket
 import socketserver
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -262,7 +262,11 @@ class _Server(socketserver.BaseServer):
         self.stopping = threading.Event()
         self.deadlines = _ReadDeadlines(self.stopping)
         self._slots = threading.BoundedSemaphore(threads)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="duragraph-pprof-http")
+        # a fixed set of workers, all started now: the goroutine count does not move because
+        # somebody fetched it, and the bound is plain to see
+        self._work_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = [threading.Thread(target=self._worker, name=f"duragraph-pprof-http_{n}",
+                                          daemon=True) for n in range(threads)]
         self.socket = socket.socket(target.family, socket.SOCK_STREAM)
         self.target = target
         super().__init__(target.path or (target.host, target.port), _Handler)
@@ -299,7 +303,15 @@ class _Server(socketserver.BaseServer):
             _busy(request)
             self.shutdown_request(request)
             return
-        self._pool.submit(self._work, request, client_address)
+        self._work_queue.put((request, client_address))
+
+    def start_workers(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def _worker(self) -> None:
+        while (item := self._work_queue.get()) is not None:
+            self._work(*item)
 
     def _work(self, request, client_address) -> None:
         try:
@@ -323,7 +335,11 @@ class _Server(socketserver.BaseServer):
     def server_close(self) -> None:
         self.stopping.set()
         self.socket.close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for _ in self._workers:
+            self._work_queue.put(None)
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=5)
         self.deadlines.join()
         if self.target.path and os.path.exists(self.target.path):
             os.unlink(self.target.path)
@@ -370,6 +386,7 @@ class HttpListener:
                                         kwargs={"poll_interval": 0.2},
                                         name="duragraph-pprof-http-listener", daemon=True)
         self._server.deadlines.start()
+        self._server.start_workers()
         self._thread.start()
         self._stopped = False
 
