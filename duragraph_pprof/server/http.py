@@ -27,6 +27,7 @@ log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
 MAX_BODY = 1 << 20
 READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
+BUSY_WAIT = 0.05  # seconds a new connection may wait for a free worker before its 503
 _STATUS = {"not_found": 404, "invalid": 400, "unsupported": 400, "busy": 429,
            "precondition": 500, "cancelled": 500, "timeout": 408, "internal": 500,
            "unauthenticated": 401}
@@ -299,7 +300,8 @@ class _Server(socketserver.BaseServer):
         return self.socket.accept()
 
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
+        # a burst waits a moment for a worker (the rest queue in the backlog); a flood gets 503
+        if not self._slots.acquire(timeout=BUSY_WAIT):
             _busy(request)
             self.shutdown_request(request)
             return
