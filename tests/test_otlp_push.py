@@ -300,8 +300,9 @@ def test_collector_down_at_start_then_back_then_gone_then_back(otelcol):
         with Running(env, interval=0.2) as run:
             queue = run.pusher.queue
             largest = 0
-            deadline = time.monotonic() + 4
-            while time.monotonic() < deadline:  # ~20 pushes into a dead collector
+            deadline = time.monotonic() + 30
+            # push into a dead collector until the bounded queue overflows (about 2 s unloaded)
+            while queue.stats().dropped == 0 and time.monotonic() < deadline:
                 largest = max(largest, queue.pending()[0])
                 time.sleep(0.05)
             down = queue.stats()
