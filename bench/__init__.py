@@ -1,1 +1,2 @@
-"""Benchmarks: overhead, accuracy, heap, goroutines and OTLP, as ratios measured side by side."""
+"""Benchmarks: overhead (with a GIL hand-off control), the peer profiler, one core for all, load,
+accuracy, heap, goroutines and OTLP, as ratios measured side by side."""

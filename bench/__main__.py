@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import accuracy, goroutines, heap, otlp, overhead
+from . import accuracy, goroutines, heap, load, onecore, otlp, overhead, peer
 from .report import Row, markdown, table
 from .workloads import IdleCrowd
 
@@ -36,11 +36,19 @@ class Plan:
     count_reps: int = 50
     otlp_s: float = 60.0
     otlp_reps: int = 10
+    peer_reps: int = 5
+    peer_pairs: int = 3
+    peer_block_s: float = 0.5
+    onecore_s: int = 30
+    onecore_reps: int = 2
+    load_s: float = 60.0
+    load_blocks: int = 6
 
 
 QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_s=1.0,
              accuracy_runs=1, accuracy_s=5.0, heap_blocks=200_000, heap_reps=2, mix_rounds=1000,
-             mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3)
+             mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3, peer_reps=2, peer_pairs=2,
+             peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2)
 
 
 def _crowd_rows(plan: Plan) -> list[Row]:
@@ -53,6 +61,9 @@ BENCHMARKS = {
     "overhead": lambda p: (overhead.busy_rows(1, 1.0, p.busy_reps, p.block_s)
                            + overhead.busy_rows(10, 2.0, p.busy10_reps, p.block_s)),
     "crowd": _crowd_rows,
+    "peer": lambda p: peer.rows((1, 10), p.peer_reps, p.peer_pairs, p.peer_block_s),
+    "onecore": lambda p: onecore.rows(p.onecore_s, p.onecore_reps),
+    "load": lambda p: load.rows(p.load_s, p.load_blocks),
     "accuracy": lambda p: accuracy.rows(p.accuracy_runs, p.accuracy_s),
     "heap": lambda p: heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps),
     "otlp": lambda p: otlp.rows(p.otlp_s, p.otlp_reps),

@@ -14,27 +14,52 @@ from duragraph_pprof.core.sampler import Sampler
 from duragraph_pprof.core.threads import thread_cpu_ns
 
 from .report import Row, fmt, interleave, summarize
-from .workloads import BusyThreads, IdleCrowd
+from .workloads import BusyThreads, IdleCrowd, Waker
 
 HZ = 100
 
 
 def busy_rows(threads: int, target_pct: float, reps: int, block_s: float) -> list[Row]:
+    """Three kinds of block per repetition, in a fresh random order: no sampler, the sampler with
+    an open window, and the control (a plain thread waking at 100 Hz and doing nothing)."""
     sampler = Sampler(HZ)
+    waker = Waker(HZ)
     hz: list[float] = []
     with BusyThreads(threads) as busy:
         time.sleep(0.5)  # let the workers settle
         runs = interleave({"off": lambda: _block(sampler, busy, block_s, None),
-                           "on": lambda: _block(sampler, busy, block_s, hz)}, reps)
+                           "on": lambda: _block(sampler, busy, block_s, hz),
+                           "control": lambda: _control_block(waker, busy, block_s)}, reps)
     sampler.stop()
     loss = summarize([100.0 * (1.0 - on / off) for on, off in zip(runs["on"], runs["off"])])
-    name = f"sampler overhead, {threads} busy thread{'s' if threads > 1 else ''}, 100 Hz"
+    control = summarize([100.0 * (1.0 - c / off) for c, off in zip(runs["control"], runs["off"])])
+    beyond = summarize([100.0 * (c - on) / off
+                        for on, c, off in zip(runs["on"], runs["control"], runs["off"])])
+    plural = "s" if threads > 1 else ""
+    name = f"sampler overhead, {threads} busy thread{plural}, 100 Hz"
     return [
         Row(name, fmt(loss, " %") + " throughput lost", f"<= {target_pct:g} %",
             loss.median <= target_pct,
             f"with/without window per repetition, {block_s:g} s blocks; "
             f"effective rate {fmt(summarize(hz), ' Hz', digits=0)}"),
+        Row(f"control: idle thread waking at 100 Hz, {threads} busy thread{plural}",
+            fmt(control, " %") + " throughput lost", "context for the row above", None,
+            "a plain thread that sleeps to the next 10 ms deadline and does nothing: the GIL "
+            "hand-off and the machine's noise alone, in the same interleaved repetitions"),
+        Row(f"sampler beyond the control, {threads} busy thread{plural}",
+            fmt(beyond, " points"), "context (sampler's own share)", None,
+            "per repetition: (control - sampler) / no-sampler throughput, paired blocks; what the "
+            "sampler's work costs on top of waking up"),
     ]
+
+
+def _control_block(waker: Waker, busy: BusyThreads, seconds: float) -> float:
+    waker.start()
+    count0, t0 = busy.total(), time.perf_counter()
+    time.sleep(seconds)
+    count1, t1 = busy.total(), time.perf_counter()
+    waker.stop()
+    return (count1 - count0) / (t1 - t0)
 
 
 def _block(sampler: Sampler, busy: BusyThreads, seconds: float, hz: list[float] | None) -> float:

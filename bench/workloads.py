@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 DEPTH = 20  # frames below each busy thread's entry point, a modest application stack
@@ -151,3 +152,35 @@ def _compute() -> None:
 
 
 _PATHS = (_parse, _sort, _build, _compute)
+
+
+class Waker:
+    """The control for the sampler's overhead: a plain thread that wakes at `hz` and does nothing
+    but take the GIL, so the cost of the hand-off alone can be told apart from the sampler's work.
+    It keeps the same deadline schedule as the sampler."""
+
+    def __init__(self, hz: int = 100) -> None:
+        self._interval = 1.0 / hz
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.wakes = 0
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="control-waker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        interval, stop = self._interval, self._stop
+        deadline = time.monotonic()
+        give_up = deadline + 600.0  # bounded even if nobody stops it
+        while not stop.is_set() and deadline < give_up:
+            self.wakes += 1
+            deadline += interval
+            time.sleep(max(0.0, deadline - time.monotonic()))

@@ -77,16 +77,24 @@ class Walk:
     A plain function's frame that is still live is still the same call: its caller has been
     suspended in that call all along, and so has every frame above it. So a new read walks only
     the frames that changed, down to the first frame it saw last time at the same line.
+
+    `where` maps a frame's id to its depth counted from the outermost frame, which does not change
+    while the frame lives; so the next read updates it for the frames that changed only, and takes
+    it over (a Walk that a newer read was built from is spent).
     """
 
     __slots__ = ("frames", "leaf", "line", "stack", "where")
 
-    def __init__(self, leaf: FrameType, line: int, stack: Stack, frames: list[FrameType]) -> None:
+    def __init__(self, leaf: FrameType, line: int, stack: Stack, frames: list[FrameType],
+                 where: dict[int, int] | None = None) -> None:
         self.leaf = leaf
         self.line = line
         self.stack = stack
         self.frames = frames  # the frame objects of `stack`, keeping their ids unique
-        self.where = {id(f): i for i, f in enumerate(frames)}
+        if where is None:
+            top = len(frames) - 1
+            where = {id(f): top - i for i, f in enumerate(frames)}
+        self.where = where
 
 
 def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH) -> Walk:
@@ -101,16 +109,33 @@ def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH)
     current: FrameType | None = frame
     while current is not None and len(out) < limit:
         if where is not None:
-            j = where.get(id(current))
-            if (j is not None and previous is not None and previous.frames[j] is current
-                    and not current.f_code.co_flags & _RESUMABLE
-                    and (current.f_lineno or 0) == previous.stack[j].line):
-                stack = (tuple(out) + previous.stack[j:])[:limit]
-                return Walk(frame, line, stack, (chain + previous.frames[j:])[:limit])
+            depth = where.get(id(current))
+            if depth is not None:
+                old = previous.frames  # type: ignore[union-attr]
+                j = len(old) - 1 - depth
+                if (0 <= j and old[j] is current and not current.f_code.co_flags & _RESUMABLE
+                        and (current.f_lineno or 0) == previous.stack[j].line):  # type: ignore[union-attr]
+                    return _reuse(frame, line, out, chain, previous, j, depth, limit)  # type: ignore[arg-type]
         out.append(frame_of(current))
         chain.append(current)
         current = current.f_back
     return Walk(frame, line, tuple(out), chain)
+
+
+def _reuse(frame: FrameType, line: int, out: list[Frame], chain: list[FrameType],
+           previous: Walk, j: int, depth: int, limit: int) -> Walk:
+    """`out`/`chain` (the new inner frames) on top of `previous` from its index `j` outwards."""
+    stack = tuple(out) + previous.stack[j:]
+    frames = chain + previous.frames[j:]
+    if len(stack) > limit:  # truncated: never reused, so no depth table to keep
+        return Walk(frame, line, stack[:limit], frames[:limit], {})
+    where = previous.where
+    for gone in previous.frames[:j]:  # ids of live frames are unique, so remove before adding
+        del where[id(gone)]
+    top = depth + len(chain)
+    for i, f in enumerate(chain):
+        where[id(f)] = top - i
+    return Walk(frame, line, stack, frames, where)
 
 
 def clear_caches() -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from operator import is_
 from typing import Protocol
 
 from .frames import Walk, walk
@@ -174,7 +175,11 @@ class Sampler:
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         frames = sys._current_frames()
-        table = thread_table()
+        # the live ident -> Thread dict, read one key at a time (atomic under the GIL) rather than
+        # copied every tick; thread_table() where the threading module has no such dict
+        table = getattr(threading, "_active", None)
+        if not isinstance(table, dict):
+            table = thread_table()
         tasks = current_tasks()
         last_cpu, cache, named = self._last_cpu, self._stack_cache, self._labels
         seen_cpu: dict[int, int] = {}
@@ -194,7 +199,12 @@ class Sampler:
             if cached is None or cached.leaf is not frame or cpu is None or cpu != previous:
                 fresh = walk(frame, cached)
                 if fresh is not cached:
-                    fresh.stack = self._intern(fresh.stack)
+                    # the very same frames as last time: no need to hash the whole stack again
+                    if (cached is not None and len(fresh.stack) == len(cached.stack)
+                            and all(map(is_, fresh.stack, cached.stack))):
+                        fresh.stack = cached.stack
+                    else:
+                        fresh.stack = self._intern(fresh.stack)
                     cache[ident] = cached = fresh
             labels = named.get(ident)
             if labels is None or labels[1][1] != name:

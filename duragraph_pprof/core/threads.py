@@ -63,7 +63,7 @@ def all_tasks() -> list[asyncio.Task]:
 def current_tasks() -> dict[int, asyncio.Task]:
     """thread ident -> the task running on that thread's event loop right now."""
     current = getattr(_tasks, "_current_tasks", None)
-    if not isinstance(current, dict):
+    if not current or not isinstance(current, dict):  # no event loop is running a task
         return {}
     out = {}
     for loop, task in _copy(current.items()):
