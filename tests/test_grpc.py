@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import json
 import os
 import shutil
@@ -22,11 +21,11 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.profiles import parse_pprof
 
 import duragraph_pprof
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2 as pb
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
-from duragraph_pprof._gen.perftools.profiles import profile_pb2
 from duragraph_pprof.config import load_config
 from duragraph_pprof.core.collector import Collector
 from duragraph_pprof.errors import BindRefused
@@ -149,12 +148,6 @@ def status_of(call) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as info:
         call()
     return info.value.code(), info.value.details()
-
-
-def parse_pprof(body: bytes) -> profile_pb2.Profile:
-    profile = profile_pb2.Profile()
-    profile.ParseFromString(gzip.decompress(body))
-    return profile
 
 
 # -- in-process servicer ------------------------------------------------------------------------

@@ -16,6 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+from support.profiles import contend
+from support.profiles import parse_pprof as parse
+
 import duragraph_pprof
 from duragraph_pprof import render as render_module
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
@@ -294,26 +297,6 @@ def test_client_that_disconnects_mid_profile_frees_its_slot():
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def parse(body: bytes) -> profile_pb2.Profile:
-    profile = profile_pb2.Profile()
-    profile.ParseFromString(gzip.decompress(body))
-    return profile
-
-
-def contend(threads: int) -> None:
-    """Make `threads` threads wait on one lock held for a moment."""
-    lock = threading.Lock()
-    lock.acquire()
-    waiters = [threading.Thread(target=lambda: lock.acquire() and lock.release())
-               for _ in range(threads)]
-    for t in waiters:
-        t.start()
-    time.sleep(0.1)
-    lock.release()
-    for t in waiters:
-        t.join()
-
-
 def test_malformed_requests_get_plain_text_errors_and_the_listener_keeps_serving():
     many = b"&".join(b"a%d=1" % i for i in range(500))
     cases = [

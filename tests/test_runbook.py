@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.profiles import contend
 
 import duragraph_pprof
 
@@ -371,14 +372,3 @@ def sample_count(raw: str) -> int:
     return sum(1 for line in body.splitlines()[1:] if re.match(r"\s+-?\d+", line))
 
 
-def contend(threads: int) -> None:
-    lock = threading.Lock()
-    lock.acquire()
-    waiters = [threading.Thread(target=lambda: lock.acquire() and lock.release())
-               for _ in range(threads)]
-    for t in waiters:
-        t.start()
-    time.sleep(0.1)
-    lock.release()
-    for t in waiters:
-        t.join()
