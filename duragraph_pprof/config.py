@@ -97,6 +97,8 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "DURAGRAPH_PPROF_PUSH_INTERVAL": ("push_interval", _float_in(0.1, 86400), "OTLP push period"),
 }
 _VAR_OF = {name: var for var, (name, _, _) in ENV.items()}
+_PARSER = {name: parse for name, parse, _ in ENV.values()}
+_OPTIONAL = {f.name for f in fields(Config) if f.default is None}
 
 
 def load_config(environ: Mapping[str, str], mode: str = SERVE, **overrides: Any) -> Config:
@@ -115,11 +117,15 @@ def load_config(environ: Mapping[str, str], mode: str = SERVE, **overrides: Any)
                 values[name] = parse(environ[var])
             except ValueError as exc:
                 raise ConfigError(var, environ[var], _reason(exc), f"fix or unset {var}") from None
-    known = {f.name for f in fields(Config)}
     for name, value in overrides.items():
-        if name not in known:
-            raise ConfigError(name, str(value), "unknown setting", f"use one of {sorted(known)}")
-        values[name] = value
+        # an argument goes through the same parser as its variable: start(allow_public="false")
+        # must not bind 0.0.0.0, and sample_hz=0 is as wrong here as in the environment
+        if name not in _PARSER:
+            raise ConfigError(name, str(value), "unknown setting", f"use one of {sorted(_PARSER)}")
+        try:
+            values[name] = None if value is None and name in _OPTIONAL else _PARSER[name](str(value))
+        except ValueError as exc:
+            raise ConfigError(name, str(value), _reason(exc), f"fix the {name} argument") from None
     return replace(base, **values)
 
 

@@ -8,6 +8,7 @@ listener then binds that canonical address, never re-resolving the user's text.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 import socket
@@ -93,12 +94,18 @@ def _ip_of(host: str, refuse) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped
-        if ip.scope_id and not ip.is_loopback:
-            return ip
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
     return ip
+
+
+def bearer_token_ok(authorization: str, token: str) -> bool:
+    """The access policy for every listener: `Authorization: Bearer <token>` (the scheme is
+    case-insensitive, RFC 7235), compared in constant time."""
+    scheme, _, offered = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        offered = ""
+    return hmac.compare_digest(offered.strip().encode(), token.encode())
 
 
 def _bypass_hint() -> str:

@@ -25,6 +25,9 @@ class Profiler:
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self.config = config
         targets = {field: _guard(config, field) for field in ("http_addr", "grpc_addr")}
+        from .exporter import check_push_settings, start_push
+
+        check_push_settings(environ)
         self.collector = Collector(config)
         self.http = self.grpc = self.push = None
         self._lock = threading.Lock()
@@ -42,8 +45,6 @@ class Profiler:
 
                 self.grpc = _listen(config, "grpc_addr", lambda: start_grpc_server(
                     self.collector, targets["grpc_addr"], config))
-            from .exporter import start_push
-
             self.push = start_push(self.collector, config, environ)
         except BaseException:
             self.stop()

@@ -15,12 +15,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .core.collector import Collector
 from .core.locks import BLOCK, MUTEX
 from .core.snapshot import Profile, Sample, ValueType, subtract
 from .encode import chrome, pprof, text
 from .errors import RequestError
+
+if TYPE_CHECKING:
+    from .core.collector import Collector
 
 BINARY = "application/octet-stream"
 TEXT = "text/plain; charset=utf-8"

@@ -16,11 +16,10 @@ import grpc
 import pytest
 
 import duragraph_pprof
+from duragraph_pprof import guard as guard_module
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2 as pb
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
 from duragraph_pprof.errors import ConfigError
-from duragraph_pprof.server import grpc as grpc_server
-from duragraph_pprof.server import http as http_server
 
 P = "/debug/pprof/"
 TOKEN = "T0k3n-with.symbols~"
@@ -64,7 +63,7 @@ def test_http_token_is_required_on_every_path_and_checked_in_constant_time(monke
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(http_server.hmac, "compare_digest", spy)
+    monkeypatch.setattr(guard_module.hmac, "compare_digest", spy)
     with started({"DURAGRAPH_PPROF_TOKEN": TOKEN}, http_addr="127.0.0.1:0", heap=True) as prof:
         for path in PATHS:
             for offered in WRONG:
@@ -93,7 +92,7 @@ def test_one_token_guards_both_listeners_and_grpc_compares_in_constant_time(monk
     """The environment variable reaches gRPC too; test_grpc.py pins its metadata cases."""
     compared = []
     real = hmac.compare_digest
-    monkeypatch.setattr(grpc_server.hmac, "compare_digest",
+    monkeypatch.setattr(guard_module.hmac, "compare_digest",
                         lambda a, b: compared.append(b) or real(a, b))
     with started({"DURAGRAPH_PPROF_TOKEN": TOKEN}, http_addr="127.0.0.1:0",
                  grpc_addr="127.0.0.1:0") as prof:
@@ -206,3 +205,15 @@ def test_public_bind_warns_on_stderr_and_says_when_no_token_is_set(capfd):
     with started({}, http_addr="127.0.0.1:0"):
         pass
     assert "WARNING" not in capfd.readouterr().err  # loopback: silent
+
+
+def test_grpc_unix_socket_is_owner_only_and_never_taken_over(sock_dir):
+    path = os.path.join(sock_dir, "grpc.sock")
+    old = os.umask(0)  # even a permissive umask gives 0600
+    try:
+        with started({}, grpc_addr=f"unix:{path}"):
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            with pytest.raises(duragraph_pprof.ConfigError, match="served by another process"):
+                duragraph_pprof.start("serve", environ={}, grpc_addr=f"unix:{path}")
+    finally:
+        os.umask(old)

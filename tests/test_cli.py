@@ -100,3 +100,25 @@ def test_a_bad_value_exits_2_naming_the_variable(tmp_path):
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and "DURAGRAPH_PPROF_MAX_SECONDS" in done.stderr
     assert not (tmp_path / "ran").exists()
+
+
+def test_the_heap_shows_what_a_script_run_by_the_command_allocates(tmp_path):
+    """The command's own frames sit under every allocation of the script's main thread; they
+    must not hide the application's allocations as if they were the profiler's."""
+    app = tmp_path / "hungry.py"
+    app.write_text(textwrap.dedent("""
+        import json
+        from duragraph_pprof.core.heap import Heap
+
+        def hoard():
+            return [bytearray(1024) for _ in range(4000)]
+
+        kept = hoard()
+        profile = Heap(True, 16).profile()
+        mine = sum(s.values[1] for s in profile.samples
+                   if any(f.function.startswith("__main__.hoard") for f in s.stack))
+        print(json.dumps({"bytes": mine}))
+    """))
+    done = run(tmp_path, "serve", str(app), env={"DURAGRAPH_PPROF_HEAP": "true"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["bytes"] >= 4000 * 1024

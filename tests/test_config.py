@@ -82,3 +82,24 @@ def test_public_api():
     assert duragraph_pprof.__all__ == sorted(duragraph_pprof.__all__)
     assert set(duragraph_pprof.__all__) == {"BindRefused", "ConfigError", "DuragraphPprofError",
                                             "Profiler", "RequestError", "start"}
+
+
+@pytest.mark.parametrize("name,value", [("allow_public", "false"), ("allow_public", "maybe"),
+                                        ("sample_hz", 0), ("http_threads", 0),
+                                        ("cpu_budget", 5.0), ("heap", "sometimes")])
+def test_arguments_are_parsed_like_the_environment(name, value):
+    if (name, value) == ("allow_public", "false"):
+        assert load_config({}, "serve", allow_public=value).allow_public is False
+        with pytest.raises(BindRefused):
+            duragraph_pprof.start("serve", environ={}, http_addr="0.0.0.0:0", allow_public=value)
+        return
+    with pytest.raises(ConfigError) as error:
+        load_config({}, "serve", **{name: value})
+    assert error.value.variable == name
+
+
+def test_arguments_keep_their_types():
+    config = load_config({}, "dev", http_addr=None, allow_public=True, sample_hz=50,
+                         cpu_budget=0.02, token="t")
+    assert (config.http_addr, config.allow_public, config.sample_hz, config.cpu_budget,
+            config.token) == (None, True, 50, 0.02, "t")

@@ -320,3 +320,16 @@ def test_malformed_requests_get_plain_text_errors_and_the_listener_keeps_serving
             assert text is None or body == text, body
             assert b"Traceback" not in body and b"<html" not in body.lower()
         assert fetch(profiler, P + "cmdline")[0] == 200
+
+
+def test_block_profile_shows_the_application_not_the_profilers_own_waits():
+    with listening(block_fraction=1) as profiler:
+        done = threading.Event()
+        waiter = threading.Thread(target=done.wait, args=(0.3,), name="app-waiter")
+        waiter.start()
+        waiter.join()
+        time.sleep(0.5)  # the listener's own threads wait meanwhile too
+        block = parse(fetch(profiler, P + "block")[2])
+    names = {block.string_table[f.name] for f in block.function}
+    assert "threading.Event.wait" in names
+    assert not any(name.startswith("duragraph_pprof.") for name in names), names

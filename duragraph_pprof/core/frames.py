@@ -21,6 +21,17 @@ _code_info: dict[tuple[CodeType, str], tuple[str, str, int]] = {}
 _frames: dict[tuple[CodeType, str, int], Frame] = {}
 
 
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# the command's runner and the demo sit under the application's own frames: they are the
+# application, not the profiler
+_APPLICATION = (_OWN_DIR + "cli.py", _OWN_DIR + "demo.py")
+
+
+def profiler_file(filename: str) -> bool:
+    """A file of the profiler itself, whose work (allocations, waits) never shows as the app's."""
+    return filename.startswith(_OWN_DIR) and filename not in _APPLICATION
+
+
 def function_name(module: str, qualname: str) -> str:
     return f"{module}.{qualname}" if module else qualname
 

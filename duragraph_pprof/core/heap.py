@@ -8,15 +8,15 @@ unsampled. It keeps no count of blocks that were allocated and freed, so there i
 from __future__ import annotations
 
 import gc
-import os
+import threading
 import time
 import tracemalloc
 
+from .frames import profiler_file
 from .snapshot import Profile, Sample, ValueType
 from .source import resolve
 
-_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_DEMO = _OWN_DIR + "demo.py"  # the demo workload is the application, not the profiler
+_COUNT_TTL = 1.0  # seconds an index page may reuse the record count
 INUSE_OBJECTS = ValueType("inuse_objects", "count")
 INUSE_SPACE = ValueType("inuse_space", "bytes")
 SPACE = ValueType("space", "bytes")
@@ -27,6 +27,9 @@ class Heap:
         self.enabled = enabled
         self.depth = depth
         self._started_here = False
+        # one snapshot at a time: each holds a copy of every trace, which is large
+        self._lock = threading.Lock()
+        self._count: tuple[float, int] = (float("-inf"), 0)
 
     def start(self) -> None:
         if self.enabled and not tracemalloc.is_tracing():
@@ -47,8 +50,14 @@ class Heap:
         return tracemalloc.get_traced_memory() if self.tracing else None
 
     def record_count(self) -> int:
-        """Distinct tracebacks, Go's count for heap and allocs."""
-        return len(self._groups()) if self.tracing else 0
+        """Distinct tracebacks, Go's count for heap and allocs (heap and allocs share one)."""
+        if not self.tracing:
+            return 0
+        taken, count = self._count
+        if time.monotonic() - taken > _COUNT_TTL:
+            count = len(self._groups())
+            self._count = (time.monotonic(), count)
+        return count
 
     def profile(self, collect_garbage: bool = False) -> Profile | None:
         if not self.tracing:
@@ -68,10 +77,16 @@ class Heap:
         # allocation, which costs more than the rest of the loop. Appending existing size
         # objects allocates only when a list grows; len() and sum() then run in C.
         sizes: dict[tuple, list[int]] = {}
-        for _domain, size, traceback, _total in tracemalloc._get_traces():
-            found = sizes.get(traceback)
-            if found is None:
-                found = sizes[traceback] = []
-            found.append(size)
+        with self._lock:
+            for _domain, size, traceback, _total in tracemalloc._get_traces():
+                found = sizes.get(traceback)
+                if found is None:
+                    found = sizes[traceback] = []
+                found.append(size)
         return {traceback: [len(found), sum(found)] for traceback, found in sizes.items()
-                if not any(f.startswith(_OWN_DIR) and f != _DEMO for f, _ in traceback)}  # never our own
+                if not _ours(traceback)}  # never our own
+
+
+def _ours(traceback: tuple) -> bool:
+    """The profiler's own allocations, which never appear."""
+    return any(profiler_file(f) for f, _ in traceback)

@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .frames import stack_of
+from .frames import profiler_file, stack_of
+from .sampler import INTERNAL_PREFIX
 from .snapshot import Profile, Sample, Stack, ValueType
 
 CONTENTIONS = ValueType("contentions", "count")
@@ -30,14 +31,22 @@ class _Recorder:
         self._acc: dict[Stack, list[int]] = {}
 
     def record(self, delay_ns: int) -> None:
-        self._events += 1  # a lost increment under a race only shifts the sampling phase
-        if self._events % self.fraction:
-            return
-        stack = stack_of(_caller())
-        with self._lock:
-            acc = self._acc.setdefault(stack, [0, 0])
-            acc[0] += self.fraction
-            acc[1] += delay_ns * self.fraction
+        """Never raises: it runs inside the application's lock calls."""
+        try:
+            if threading.current_thread().name.startswith(INTERNAL_PREFIX):
+                return  # the profiler's own waits (listeners, push, sampler) are not the app's
+            self._events += 1  # a lost increment under a race only shifts the sampling phase
+            if self._events % self.fraction:
+                return
+            stack = stack_of(_caller())
+            if any(profiler_file(f.filename) for f in stack):
+                return  # e.g. start() waiting for its own threads to come up
+            with self._lock:
+                acc = self._acc.setdefault(stack, [0, 0])
+                acc[0] += self.fraction
+                acc[1] += delay_ns * self.fraction
+        except Exception:  # noqa: BLE001, S110 - a lost sample beats an exception in app code
+            pass
 
     def profile(self) -> Profile:
         with self._lock:
@@ -95,6 +104,7 @@ class Contention:
         self._mutex = _Recorder(mutex_fraction) if mutex_fraction > 0 else None
         self._block = _Recorder(block_fraction) if block_fraction > 0 else None
         self._saved: tuple | None = None
+        self._patched = None
 
     def enabled(self, kind: str) -> bool:
         return (self._mutex if kind == MUTEX else self._block) is not None
@@ -121,7 +131,7 @@ class Contention:
             if block is not None:
                 block.record(delay_ns)
 
-        threading.Lock = lambda: _ProfiledLock(real_lock(), on_lock_wait)  # type: ignore[misc]
+        threading.Lock = self._patched = lambda: _ProfiledLock(real_lock(), on_lock_wait)  # type: ignore[misc]
         threading.RLock = lambda *a, **k: _ProfiledLock(real_rlock(*a, **k), on_lock_wait)  # type: ignore[misc]
         if block is not None:
 
@@ -137,5 +147,6 @@ class Contention:
     def stop(self) -> None:
         if self._saved is None:
             return
-        threading.Lock, threading.RLock, threading.Condition.wait = self._saved  # type: ignore[misc]
+        if threading.Lock is self._patched:  # a later profiler's patch stays until it stops
+            threading.Lock, threading.RLock, threading.Condition.wait = self._saved  # type: ignore[misc]
         self._saved = None

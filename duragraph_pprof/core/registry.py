@@ -17,8 +17,8 @@ class ProfileEntry:
 
 
 DESCRIPTIONS = {
-    "allocs": "Live heap allocations, as heap, with alloc_space as the default view. tracemalloc "
-    "records live blocks only, so this shows what was allocated and is still alive.",
+    "allocs": "Live heap allocations, as heap: tracemalloc records live blocks only, so this "
+    "shows what was allocated and is still alive. Use seconds=N for what a window added.",
     "block": "Stack traces that led to blocking on synchronization primitives (locks, "
     "Condition/Event/Queue waits). Off unless DURAGRAPH_PPROF_BLOCK_FRACTION is set.",
     "cmdline": "The command line of the current program.",

@@ -66,6 +66,7 @@ class Sampler:
         self.cpu_budget = cpu_budget
         self._lock = threading.Lock()
         self._subscribers: list[Subscriber] = []
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_cpu: dict[int, int] = {}
         self._stack_cache: dict[int, Walk] = {}
@@ -100,8 +101,10 @@ class Sampler:
         with self._lock:
             self._subscribers.clear()
             thread = self._thread
+        self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
+        self._wake.clear()
 
     def forget_in_child(self) -> None:
         """After fork: the sampler thread did not come along, and a lock may be held forever."""
@@ -161,7 +164,7 @@ class Sampler:
                 self._dropped += int(-pause / self._interval)
                 deadline = time.monotonic()
                 pause = 0.0
-            time.sleep(pause)
+            self._wake.wait(pause)  # stop() cuts a stretched interval short
 
     def _account(self, cost_ns: int) -> None:
         self._cpu_ns += cost_ns

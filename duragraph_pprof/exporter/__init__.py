@@ -17,7 +17,13 @@ from .settings import load_settings
 if TYPE_CHECKING:
     from .pusher import Pusher
 
-__all__ = ["Pusher", "start_push"]
+__all__ = ["Pusher", "check_push_settings", "start_push"]
+
+
+def check_push_settings(environ: Mapping[str, str]) -> None:
+    """Raise ConfigError for a bad OTEL_* value, before the profiler starts anything."""
+    load_settings(environ, "profiles")
+    load_settings(environ, "metrics")
 
 
 def start_push(collector: Any, config: Config, environ: Mapping[str, str]) -> Pusher | None:

@@ -7,7 +7,6 @@ server reflection so that generic clients (grpcurl, grpc-health-probe) work with
 
 from __future__ import annotations
 
-import hmac
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +23,9 @@ from .._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
 from ..config import Config
 from ..core.snapshot import ASYNCIO_TASK, THREAD, Goroutine
 from ..errors import RequestError
-from ..guard import BindTarget
+from ..guard import BindTarget, bearer_token_ok
 from ..render import ProfileRequest, Rendered, render
+from ._unix import clear_stale, restrict
 
 if TYPE_CHECKING:
     from ..core.collector import Collector
@@ -193,7 +193,7 @@ class _TokenCheck(grpc.ServerInterceptor):
     """
 
     def __init__(self, token: str) -> None:
-        self._expected = token.encode()
+        self._token = token
         self._deny = grpc.unary_unary_rpc_method_handler(_unauthenticated)
 
     def intercept_service(self, continuation, handler_call_details):
@@ -206,9 +206,7 @@ class _TokenCheck(grpc.ServerInterceptor):
     def _allowed(self, metadata) -> bool:
         for key, value in metadata:
             if key == "authorization" and isinstance(value, str):
-                scheme, _, given = value.partition(" ")
-                if scheme.lower() == "bearer":
-                    return hmac.compare_digest(given.strip().encode(), self._expected)
+                return bearer_token_ok(value, self._token)
         return False
 
 
@@ -291,10 +289,13 @@ def _bind(server: grpc.Server, target: BindTarget) -> tuple[str, int]:
         spec = f"[{target.host}]:{target.port}"
     else:
         spec = f"{target.host}:{target.port}"
+    if target.path:
+        clear_stale(target.path)
     try:
         port = server.add_insecure_port(spec)
     except RuntimeError as exc:  # grpc reports a failed bind this way
         raise OSError(f"gRPC listener cannot bind {spec}: {exc}") from None
     if target.path:
+        restrict(target.path)  # before server.start(): nothing is accepted yet
         return (target.path, 0)
     return (target.host, port)

@@ -5,7 +5,6 @@ slow one never blocks the application, and it never answers with a traceback.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import queue
@@ -15,13 +14,17 @@ import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..core.collector import Collector
 from ..encode.index import index_page
 from ..errors import RequestError
-from ..guard import BindTarget
+from ..guard import BindTarget, bearer_token_ok
 from ..render import TEXT, ProfileRequest, Rendered, render, symbol
+from ._unix import clear_stale, restrict
+
+if TYPE_CHECKING:
+    from ..core.collector import Collector
 
 log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
@@ -120,10 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.server.collector.config.token
         if not token:
             return True
-        scheme, _, offered = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":  # the scheme is case-insensitive (RFC 7235), as on gRPC
-            offered = ""
-        return hmac.compare_digest(offered.strip().encode(), token.encode())
+        return bearer_token_ok(self.headers.get("Authorization", ""), token)
 
     def _send(self, rendered: Rendered, head: bool) -> None:
         self.send_response(200)
@@ -279,13 +279,9 @@ class _Server(socketserver.BaseServer):
 
     def _bind(self) -> None:
         if self.target.path:
-            if _stale_socket(self.target.path):
-                os.unlink(self.target.path)  # left by a previous run; a live one is not ours
-            old = os.umask(0o177)  # created 0600: only this user can connect
-            try:
-                self.socket.bind(self.target.path)
-            finally:
-                os.umask(old)
+            clear_stale(self.target.path)
+            self.socket.bind(self.target.path)
+            restrict(self.target.path)  # before listen(): nobody can connect yet
         else:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((self.target.host, self.target.port))
@@ -356,26 +352,6 @@ def _busy(request: socket.socket) -> None:
                         + str(len(body)).encode() + b"\r\n\r\n" + body)
     except OSError:
         pass
-
-
-def _stale_socket(path: str) -> bool:
-    """A socket file nobody listens on any more. A live one (another process serving it) is
-    left alone, so the bind fails instead of silently taking its clients."""
-    import stat
-
-    try:
-        if not stat.S_ISSOCK(os.lstat(path).st_mode):
-            return False
-    except FileNotFoundError:
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(path)
-        except ConnectionRefusedError:
-            return True
-        except OSError:
-            return False
-    return False
 
 
 class HttpListener:
