@@ -3,6 +3,7 @@ gets one profiler per worker, each reached on its own port and pushing with its 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -64,6 +65,7 @@ def test_start_stop_cycles_leak_no_thread_fd_patched_lock_or_tracemalloc_state()
     # executor threads) starts on first use and stays for the life of the process by design.
     one_cycle()
     time.sleep(0.5)
+    gc.collect()  # gRPC objects in reference cycles hold its poller's fds until collected
     fds_before, tasks_before = fds(), os_threads()
     names_before = sorted(t.name for t in threading.enumerate())
     for _ in range(CYCLES):
@@ -71,6 +73,7 @@ def test_start_stop_cycles_leak_no_thread_fd_patched_lock_or_tracemalloc_state()
         assert threading.Lock is LOCK and not tracemalloc.is_tracing()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # gRPC closes a channel's fds a moment after close()
+        gc.collect()
         if len(fds() - fds_before) == 0 and os_threads() <= tasks_before:
             break
         time.sleep(0.1)

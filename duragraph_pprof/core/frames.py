@@ -147,8 +147,3 @@ def _reuse(frame: FrameType, line: int, out: list[Frame], chain: list[FrameType]
     for i, f in enumerate(chain):
         where[id(f)] = top - i
     return Walk(frame, line, stack, frames, where)
-
-
-def clear_caches() -> None:
-    _code_info.clear()
-    _frames.clear()

@@ -106,9 +106,6 @@ class Contention:
         self._saved: tuple | None = None
         self._patched = None
 
-    def enabled(self, kind: str) -> bool:
-        return (self._mutex if kind == MUTEX else self._block) is not None
-
     def profile(self, kind: str) -> Profile:
         recorder = self._mutex if kind == MUTEX else self._block
         if recorder is None:  # off: still a valid, empty profile

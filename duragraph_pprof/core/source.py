@@ -119,9 +119,3 @@ def _modules_by_file(_count: int) -> dict[str, str]:
         if isinstance(file, str):
             out.setdefault(os.path.abspath(file), name)
     return out
-
-
-def clear_caches() -> None:
-    resolve.cache_clear()
-    _line_table.cache_clear()
-    _modules_by_file.cache_clear()

@@ -285,7 +285,6 @@ class _Server(socketserver.BaseServer):
         else:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((self.target.host, self.target.port))
-        self.socket.set_inheritable(False)
         self.socket.listen(64)
         self.server_address = self.socket.getsockname()
 
