@@ -8,11 +8,10 @@ import os
 import platform
 import sys
 from collections.abc import Mapping
-from urllib.parse import unquote
 
 from opentelemetry.sdk.resources import Resource
 
-from ..errors import ConfigError
+from .settings import key_value_pairs
 
 RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -30,17 +29,7 @@ def process_attributes() -> dict[str, str | int]:
 
 def parse_resource_attributes(text: str) -> dict[str, str]:
     """`k=v,k2=v2` with percent-encoded values, as the SDK reads OTEL_RESOURCE_ATTRIBUTES."""
-    attrs: dict[str, str] = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                RESOURCE_ATTRIBUTES, text, f"{item!r} is not key=value", "use k=v,k2=v2"
-            )
-        attrs[key.strip()] = unquote(value.strip())
-    return attrs
+    return dict(key_value_pairs(RESOURCE_ATTRIBUTES, text))
 
 
 def build_resource(environ: Mapping[str, str]) -> Resource:

@@ -133,19 +133,31 @@ def _bool(found: tuple[str, str]) -> bool:
     raise ConfigError(key, value, "must be true or false", f"set {key}=true or unset it")
 
 
+def key_value_pairs(variable: str, text: str) -> list[tuple[str, str]]:
+    """`k=v,k2=v2` with percent-encoded values, as the SDK reads OTEL_*_HEADERS and
+    OTEL_RESOURCE_ATTRIBUTES; a malformed item is a ConfigError naming `variable`."""
+    pairs = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(variable, text, f"{item.strip()!r} is not key=value",
+                              "use k=v,k2=v2")
+        pairs.append((key.strip(), unquote(value.strip())))
+    return pairs
+
+
 def _headers(found: tuple[str, str] | None) -> tuple[tuple[str, str], ...]:
     if found is None:
         return ()
     key, value = found
     headers = []
-    for item in value.split(","):
-        if not item.strip():
-            continue
-        name, sep, val = item.partition("=")
+    for name, val in key_value_pairs(key, value):
         name = unquote(name).strip().lower()
-        if not sep or not name or any(c.isspace() for c in name):
-            raise ConfigError(key, value, f"{item.strip()!r} is not name=value", "use k=v,k2=v2")
-        headers.append((name, unquote(val).strip()))
+        if not name or any(c.isspace() for c in name):
+            raise ConfigError(key, value, f"{name!r} is not a header name", "use k=v,k2=v2")
+        headers.append((name, val))
     return tuple(headers)
 
 
