@@ -8,11 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import select
 import socket
 import socketserver
 import threading
-import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -21,6 +19,7 @@ from ..encode.index import index_page
 from ..errors import RequestError
 from ..guard import BindTarget, bearer_token_ok
 from ..render import TEXT, ProfileRequest, Rendered, render, symbol
+from ._conn import READ_TIMEOUT, ClientGone, ReadDeadlines, answer_busy
 from ._unix import clear_stale, restrict
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
 MAX_BODY = 1 << 20
-READ_TIMEOUT = 10.0  # seconds a client may take to send its whole request
 BUSY_WAIT = 0.05  # seconds a new connection may wait for a free worker before its 503
 _STATUS = {"not_found": 404, "invalid": 400, "unsupported": 400, "busy": 429,
            "precondition": 500, "cancelled": 500, "timeout": 408, "internal": 500,
@@ -111,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(Rendered(TEXT, None, symbol(self.server.collector, query)), head)
         first = _first_values(url.query)
         request = ProfileRequest(name, first.get("seconds"), first.get("debug"), first.get("gc"))
-        rendered = render(self.server.collector, request, _ClientGone(self.connection,
+        rendered = render(self.server.collector, request, ClientGone(self.connection,
                                                                       self.server.stopping))
         self._send(rendered, head)
 
@@ -186,82 +184,13 @@ def _first_values(query: str) -> dict[str, str]:
     return {key: values[0] for key, values in form.items()}
 
 
-class _ClientGone:
-    """The cancel signal for a long request: the client hung up, or the server is stopping."""
-
-    def __init__(self, connection: socket.socket, stopping: threading.Event) -> None:
-        self._connection = connection
-        self._stopping = stopping
-
-    def is_set(self) -> bool:
-        return self._stopping.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if self._stopping.wait(0) or self._hung_up(min(left, 0.25)):
-                return True
-        return False
-
-    def _hung_up(self, slice_: float) -> bool:
-        try:
-            readable, _, _ = select.select([self._connection], [], [], slice_)
-            if readable and self._connection.recv(1, socket.MSG_PEEK) == b"":
-                return True
-            if readable:  # the client sent more bytes early; not a hang-up
-                time.sleep(slice_)
-        except (OSError, ValueError):
-            return True
-        return False
-
-
-class _ReadDeadlines:
-    """One watchdog per server: a client that has not sent its whole request within
-    READ_TIMEOUT (say, one byte a second) is disconnected, so it cannot pin a worker thread."""
-
-    def __init__(self, stopping: threading.Event) -> None:
-        self._stopping = stopping
-        self._lock = threading.Lock()
-        self._deadlines: dict[socket.socket, float] = {}
-        self._thread = threading.Thread(target=self._run, name="duragraph-pprof-http-deadlines",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def watch(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._deadlines[connection] = time.monotonic() + READ_TIMEOUT
-
-    def release(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._deadlines.pop(connection, None)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(0.25):
-            now = time.monotonic()
-            with self._lock:
-                late = [c for c, deadline in self._deadlines.items() if deadline < now]
-                for connection in late:
-                    del self._deadlines[connection]
-            for connection in late:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-
 class _Server(socketserver.BaseServer):
     """A stream server whose requests run on a bounded pool; past the bound it answers 503."""
 
     def __init__(self, target: BindTarget, collector: Collector, threads: int) -> None:
         self.collector = collector
         self.stopping = threading.Event()
-        self.deadlines = _ReadDeadlines(self.stopping)
+        self.deadlines = ReadDeadlines(self.stopping)
         self._slots = threading.BoundedSemaphore(threads)
         # a fixed set of workers, all started now: the goroutine count does not move because
         # somebody fetched it, and the bound is plain to see
@@ -297,7 +226,7 @@ class _Server(socketserver.BaseServer):
     def process_request(self, request, client_address) -> None:
         # a burst waits a moment for a worker (the rest queue in the backlog); a flood gets 503
         if not self._slots.acquire(timeout=BUSY_WAIT):
-            _busy(request)
+            answer_busy(request)
             self.shutdown_request(request)
             return
         self._work_queue.put((request, client_address))
@@ -340,17 +269,6 @@ class _Server(socketserver.BaseServer):
         self.deadlines.join()
         if self.target.path and os.path.exists(self.target.path):
             os.unlink(self.target.path)
-
-
-def _busy(request: socket.socket) -> None:
-    body = b"pprof listener busy - retry later\n"
-    try:
-        request.settimeout(1)
-        request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; "
-                        b"charset=utf-8\r\nX-Go-Pprof: 1\r\nRetry-After: 1\r\nContent-Length: "
-                        + str(len(body)).encode() + b"\r\n\r\n" + body)
-    except OSError:
-        pass
 
 
 class HttpListener:
