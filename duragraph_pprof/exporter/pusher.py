@@ -11,7 +11,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -100,12 +100,6 @@ class Pusher:
         self._lock = threading.Lock()
         self._stopped = True
         atexit.unregister(self.stop)
-
-    def failures(self) -> Iterable[tuple[str, str, int]]:
-        """(signal, error type, count) for the self-metrics."""
-        if self.queue is None:
-            return ()
-        return [("profiles", error, n) for error, n in self.queue.stats().failures]
 
     def push_once(self, profiles: list[Profile]) -> bool:
         """Encode and queue one request; False when there was nothing to send."""

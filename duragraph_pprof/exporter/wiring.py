@@ -38,13 +38,12 @@ def _start(
     metrics: Settings | None,
     queue: ExportQueue | None,
 ) -> Pusher:
-    pusher_ref: list[Pusher] = []
     provider = None
     if metrics is not None:
         exporter = CountingExporter(open_exporter(metrics))
 
         def failures():
-            found = list(pusher_ref[0].failures()) if pusher_ref else []
+            found = [("profiles", error, n) for error, n in queue.stats().failures] if queue else []
             return found + (
                 [("metrics", "export_failed", exporter.failures)] if exporter.failures else []
             )
@@ -60,7 +59,6 @@ def _start(
         provider,
         flush_timeout=max(s.timeout for s in (profiles, metrics) if s is not None),
     )
-    pusher_ref.append(pusher)
     return pusher.start()
 
 
