@@ -8,6 +8,7 @@ import http.server
 import threading
 import time
 from concurrent import futures
+from contextlib import contextmanager
 from typing import ClassVar
 
 import grpc
@@ -271,25 +272,32 @@ class ScriptedProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer)
         return profiles_service_pb2.ExportProfilesServiceResponse()
 
 
-def test_grpc_client_reads_the_retryinfo_hint():
-    service = ScriptedProfilesService(delay=300_000_000)
-    executor = futures.ThreadPoolExecutor(2)
+@contextmanager
+def profiles_server(service, workers: int):
+    """A real gRPC ProfilesService on an OS-chosen loopback port; yields the client for it."""
+    executor = futures.ThreadPoolExecutor(workers)
     server = grpc.server(executor)
     profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    client = GrpcClient(Settings("profiles", GRPC, f"127.0.0.1:{port}", insecure=True))
     try:
-        first = client.send(b"", 5)
-        assert (first.ok, first.retryable, first.error) == (False, True, "UNAVAILABLE")
-        assert first.retry_after == pytest.approx(0.3)
-        started = time.monotonic()
-        assert send_with_retry(client, b"", 5, threading.Event()).ok
-        assert time.monotonic() - started < 2
+        yield GrpcClient(Settings("profiles", GRPC, f"127.0.0.1:{port}", insecure=True))
     finally:
-        client.close()
         server.stop(None).wait()
         executor.shutdown()
+
+
+def test_grpc_client_reads_the_retryinfo_hint():
+    with profiles_server(ScriptedProfilesService(delay=300_000_000), 2) as client:
+        try:
+            first = client.send(b"", 5)
+            assert (first.ok, first.retryable, first.error) == (False, True, "UNAVAILABLE")
+            assert first.retry_after == pytest.approx(0.3)
+            started = time.monotonic()
+            assert send_with_retry(client, b"", 5, threading.Event()).ok
+            assert time.monotonic() - started < 2
+        finally:
+            client.close()
 
 
 class SlowProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
@@ -303,27 +311,20 @@ class SlowProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
 
 def test_a_slow_collector_costs_timeouts_not_application_time():
     service = SlowProfilesService()
-    executor = futures.ThreadPoolExecutor(4)
-    server = grpc.server(executor)
-    profiles_service_pb2_grpc.add_ProfilesServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    client = GrpcClient(Settings("profiles", GRPC, f"127.0.0.1:{port}", insecure=True))
-    queue = ExportQueue(client, timeout=0.3, max_items=4)
-    try:
-        slowest = 0.0
-        for _ in range(40):
-            started = time.perf_counter()
-            queue.put(b"\x0a\x00" * 100)
-            slowest = max(slowest, time.perf_counter() - started)
-            time.sleep(0.02)
-        assert slowest < 0.05, slowest  # put() never waits for the network
-        assert queue.pending()[0] <= 4
-    finally:
-        service.release.set()
-        queue.close(flush_timeout=5)
-        server.stop(None).wait()
-        executor.shutdown()
+    with profiles_server(service, 4) as client:
+        queue = ExportQueue(client, timeout=0.3, max_items=4)
+        try:
+            slowest = 0.0
+            for _ in range(40):
+                started = time.perf_counter()
+                queue.put(b"\x0a\x00" * 100)
+                slowest = max(slowest, time.perf_counter() - started)
+                time.sleep(0.02)
+            assert slowest < 0.05, slowest  # put() never waits for the network
+            assert queue.pending()[0] <= 4
+        finally:
+            service.release.set()
+            queue.close(flush_timeout=5)
     failures = dict(queue.stats().failures)
     assert failures.get("DEADLINE_EXCEEDED", 0) >= 1 and failures.get(QUEUE_FULL, 0) >= 1
 
