@@ -60,7 +60,7 @@ def render(collector: Collector, request: ProfileRequest,
         return Rendered(TEXT, None, "\x00".join(sys.argv).encode())
     debug = _int_or_zero(request.debug)
     if request.seconds:  # Go: any non-empty value selects a delta profile
-        seconds = _seconds(collector, request.seconds, None, lambda v: int(v, 10))
+        seconds = _seconds(collector, request.seconds, None, _decimal)
         if not entry.delta:
             raise RequestError("invalid", '"seconds" parameter is not supported for this profile type')
         if debug != 0:
@@ -93,6 +93,11 @@ def _int_or_zero(value: str | None) -> int:
         return int(value, 10) if value else 0
     except ValueError:
         return 0
+
+
+def _decimal(value: str) -> int:
+    """Base-10 only, as Go's strconv.ParseInt(v, 10, 64): no 0x10, no 1e3."""
+    return int(value, 10)
 
 
 def _seconds(collector: Collector, value: str | None, default: float | None,
@@ -167,8 +172,8 @@ def _trace(collector: Collector, seconds: float, cancel: threading.Event) -> Ren
 
 # name -> (default seconds, parser, server); like Go, trace takes fractional seconds
 _TIMED = {
-    "profile": (30, lambda v: int(v, 10), _sampled(0, "profile")),
-    "wall": (30, lambda v: int(v, 10), _sampled(1, "wall")),
+    "profile": (30, _decimal, _sampled(0, "profile")),
+    "wall": (30, _decimal, _sampled(1, "wall")),
     "trace": (1.0, float, _trace),
 }
 
