@@ -15,7 +15,6 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.internal.conjecture.junkdrawer import gc_cumulative_time
 from test_grpc import Aborted, FakeContext
 
 import duragraph_pprof
@@ -25,9 +24,6 @@ from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
 from duragraph_pprof.server.grpc import ProfilerServicer
 from duragraph_pprof.server.http import MAX_BODY, READ_TIMEOUT
 
-# hypothesis adds its own gc timing callback, once per process, on its first run; adding it now
-# keeps conftest's check (no gc callback left behind by the profiler) about the profiler.
-gc_cumulative_time()
 P = b"/debug/pprof/"
 # Every status the HTTP listener may answer, and why (README "Deliberate differences", Security).
 DOCUMENTED = {

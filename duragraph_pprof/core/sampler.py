@@ -9,17 +9,19 @@ it stays within the configured share of one core.
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from operator import is_
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .frames import Walk, walk
 from .snapshot import Profile, Sample, Stack, ValueType
-from .threads import current_tasks, task_name, thread_cpu_ns, thread_table
+from .threads import cpu_clock, current_tasks, task_name, thread_table
 
 INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and wall samples
 CPU = ValueType("cpu", "nanoseconds")
@@ -28,8 +30,7 @@ SAMPLES = ValueType("samples", "count")
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadSample:
+class ThreadSample(NamedTuple):  # a tuple: the sampler makes one per thread per tick
     ident: int
     labels: tuple[tuple[str, str], ...]
     stack: Stack
@@ -37,8 +38,7 @@ class ThreadSample:
     wall_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     time_ns: int  # wall clock, ns since the epoch
     samples: tuple[ThreadSample, ...]
 
@@ -57,6 +57,24 @@ class Subscriber(Protocol):
     def on_tick(self, tick: Tick) -> None: ...
 
 
+class _Seen:
+    """What the sampler remembers about one thread between ticks."""
+
+    __slots__ = ("clock", "cpu", "internal", "labels", "name", "thread", "walk")
+
+    def __init__(self, ident: int, thread: threading.Thread | None, me: int) -> None:
+        self.thread = thread
+        self.clock = cpu_clock(thread.native_id if thread is not None else None)
+        self.cpu: int | None = None  # its CPU clock at the last tick
+        self.walk: Walk | None = None
+        self.rename(ident, thread.name if thread is not None else f"Thread-{ident}", me)
+
+    def rename(self, ident: int, name: str, me: int) -> None:
+        self.name = name
+        self.internal = ident == me or name.startswith(INTERNAL_PREFIX)
+        self.labels = (("thread.id", str(ident)), ("thread.name", name))
+
+
 class Sampler:
     _running = 0  # live sampler threads in this process, for tests and self-metrics
     _running_lock = threading.Lock()
@@ -65,12 +83,11 @@ class Sampler:
         self.hz = hz
         self.cpu_budget = cpu_budget
         self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
-        self._wake = threading.Event()
+        self._subscribers: tuple[Subscriber, ...] = ()  # replaced, never mutated: read lock-free
+        # held while the thread sleeps between ticks; stop() releases it to cut the sleep short
+        self._wake: Any = None
         self._thread: threading.Thread | None = None
-        self._last_cpu: dict[int, int] = {}
-        self._stack_cache: dict[int, Walk] = {}
-        self._labels: dict[int, tuple[tuple[str, str], ...]] = {}
+        self._seen: dict[int, _Seen] = {}
         self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
         self._interval = 1.0 / hz
@@ -79,17 +96,18 @@ class Sampler:
     # -- subscription -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
-            self._subscribers.append(subscriber)
+            self._subscribers += (subscriber,)
             if self._thread is None:
+                self._wake = wake = _thread.allocate_lock()
+                wake.acquire()
                 self._thread = threading.Thread(
-                    target=self._run, name=f"{INTERNAL_PREFIX}-sampler", daemon=True
+                    target=self._run, args=(wake,), name=f"{INTERNAL_PREFIX}-sampler", daemon=True
                 )
                 self._thread.start()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
 
     def open_window(self) -> Window:
         window = Window(self)
@@ -99,18 +117,19 @@ class Sampler:
     def stop(self) -> None:
         """Drop every subscriber and wait for the thread to end."""
         with self._lock:
-            self._subscribers.clear()
-            thread = self._thread
-        self._wake.set()
+            self._subscribers = ()
+            thread, wake = self._thread, self._wake
+        if wake is not None:
+            with contextlib.suppress(RuntimeError):  # already released: the thread is waking
+                wake.release()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
-        self._wake.clear()
 
     def forget_in_child(self) -> None:
         """After fork: the sampler thread did not come along, and a lock may be held forever."""
         self._lock = threading.Lock()
-        self._subscribers.clear()
-        self._thread = None
+        self._subscribers = ()
+        self._thread = self._wake = None
         Sampler._running_lock = threading.Lock()
         Sampler._running = 0
 
@@ -125,46 +144,54 @@ class Sampler:
         return 1_000_000_000 // self.hz
 
     # -- the sampling thread ------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, wake: Any) -> None:
         with Sampler._running_lock:
             Sampler._running += 1
         try:
-            self._loop()
+            self._loop(wake)
         finally:
             with Sampler._running_lock:
                 Sampler._running -= 1
 
-    def _loop(self) -> None:
+    def _loop(self, wake: Any) -> None:
         me = threading.get_ident()
         last = time.monotonic_ns()
         deadline = time.monotonic()
+        spent = time.thread_time_ns()
         while True:
-            with self._lock:
-                subscribers = tuple(self._subscribers)
-                if not subscribers:
-                    self._thread = None
-                    self._last_cpu.clear()
-                    self._stack_cache.clear()
-                    self._labels.clear()
-                    self._stacks.clear()
-                    return
-            started = time.thread_time_ns()
+            subscribers = self._subscribers
+            if not subscribers:
+                with self._lock:
+                    if not self._subscribers:  # nobody subscribed again meanwhile
+                        self._thread = self._wake = None
+                        self._seen.clear()
+                        self._stacks.clear()
+                        return
+                continue
             now = time.monotonic_ns()
-            tick = self._sample(me, now - last)
+            try:
+                tick = self._sample(me, now - last)
+            except Exception:  # noqa: BLE001 - a thread torn down mid-read: skip this tick
+                tick = Tick(time.time_ns(), ())
+                self._dropped += 1
             last = now
             for subscriber in subscribers:
                 try:
                     subscriber.on_tick(tick)
                 except Exception:  # noqa: BLE001 - a broken consumer must not stop the others
                     self._dropped += 1
-            self._account(time.thread_time_ns() - started)
+            # the thread's whole CPU since the last tick: waking up and sleeping cost too
+            cpu = time.thread_time_ns()
+            self._account(cpu - spent)
+            spent = cpu
             deadline += self._interval
             pause = deadline - time.monotonic()
             if pause < 0:  # fell behind: skip the missed ticks rather than burst
                 self._dropped += int(-pause / self._interval)
                 deadline = time.monotonic()
                 pause = 0.0
-            self._wake.wait(pause)  # stop() cuts a stretched interval short
+            if wake.acquire(True, pause):  # released by stop(): look at the subscribers now
+                continue
 
     def _account(self, cost_ns: int) -> None:
         self._cpu_ns += cost_ns
@@ -184,20 +211,25 @@ class Sampler:
         if not isinstance(table, dict):
             table = thread_table()
         tasks = current_tasks()
-        last_cpu, cache, named = self._last_cpu, self._stack_cache, self._labels
-        seen_cpu: dict[int, int] = {}
+        known, read_clock = self._seen, time.clock_gettime_ns
         samples = []
         for ident, frame in frames.items():
             thread = table.get(ident)
-            name = thread.name if thread is not None else f"Thread-{ident}"
-            if ident == me or name.startswith(INTERNAL_PREFIX):
+            seen = known.get(ident)
+            if seen is None or seen.thread is not thread:
+                seen = known[ident] = _Seen(ident, thread, me)
+            elif thread is not None and thread.name != seen.name:
+                seen.rename(ident, thread.name, me)
+            if seen.internal:
                 continue
-            cpu = thread_cpu_ns(thread.native_id if thread is not None else None)
-            previous = last_cpu.get(ident)
-            cpu_delta = cpu - previous if cpu is not None and previous is not None else 0
-            if cpu is not None:
-                seen_cpu[ident] = cpu
-            cached = cache.get(ident)
+            cpu = None
+            if seen.clock is not None:
+                try:
+                    cpu = read_clock(seen.clock)
+                except OSError:  # exited since _current_frames()
+                    pass
+            previous, seen.cpu = seen.cpu, cpu
+            cached = seen.walk
             # a thread that has not run since the last tick still has the same frame and line
             if cached is None or cached.leaf is not frame or cpu is None or cpu != previous:
                 fresh = walk(frame, cached)
@@ -208,18 +240,16 @@ class Sampler:
                         fresh.stack = cached.stack
                     else:
                         fresh.stack = self._intern(fresh.stack)
-                    cache[ident] = cached = fresh
-            labels = named.get(ident)
-            if labels is None or labels[1][1] != name:
-                labels = named[ident] = (("thread.id", str(ident)), ("thread.name", name))
+                    seen.walk = cached = fresh
+            labels = seen.labels
             task = tasks.get(ident)
             if task is not None:
                 labels = (("asyncio.task.name", task_name(task)),) + labels
-            samples.append(ThreadSample(ident, labels, cached.stack, max(cpu_delta, 0), wall_ns))
-        for gone in cache.keys() - frames.keys():
-            del cache[gone]
-            named.pop(gone, None)
-        self._last_cpu = seen_cpu
+            cpu_ns = cpu - previous if cpu is not None and previous is not None else 0
+            samples.append(ThreadSample(ident, labels, cached.stack, max(cpu_ns, 0), wall_ns))
+        if len(known) > len(frames):  # some threads ended
+            for gone in known.keys() - frames.keys():
+                del known[gone]
         self._samples += len(samples)
         return Tick(time.time_ns(), tuple(samples))
 
@@ -233,7 +263,6 @@ class Sampler:
                 self._stacks.clear()
             interned = self._stacks[key] = stack
         return interned
-
 
 class Window:
     """CPU and wall time aggregated by stack and thread since the window opened (or last take)."""

@@ -13,12 +13,20 @@ import time
 from collections.abc import Iterable
 
 
-def thread_cpu_ns(native_id: int | None) -> int | None:
-    """CPU time of a thread of this process, or None if unknown or gone."""
+def cpu_clock(native_id: int | None) -> int | None:
+    """The clock id of a thread's CPU clock (for time.clock_gettime_ns), or None if unknown."""
     if not native_id:
         return None
+    return ((~native_id) << 3) | 6  # CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED, as the kernel encodes it
+
+
+def thread_cpu_ns(native_id: int | None) -> int | None:
+    """CPU time of a thread of this process, or None if unknown or gone."""
+    clock = cpu_clock(native_id)
+    if clock is None:
+        return None
     try:
-        return time.clock_gettime_ns(((~native_id) << 3) | 6)  # CPUCLOCK_PERTHREAD | SCHED
+        return time.clock_gettime_ns(clock)
     except (OSError, OverflowError):
         return None
 

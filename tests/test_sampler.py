@@ -1,0 +1,221 @@
+"""The stack sampler on its own: its CPU budget, the weights it gives, the stacks its cached walk
+returns, and how it survives a broken consumer or a failed read."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from duragraph_pprof.core import sampler as sampler_module
+from duragraph_pprof.core.frames import stack_of, walk
+from duragraph_pprof.core.sampler import Sampler
+from duragraph_pprof.core.threads import thread_cpu_ns
+
+
+def _descend(depth: int, park) -> None:
+    if depth <= 0:
+        park()
+    else:
+        _descend(depth - 1, park)
+
+
+class _Crowd:
+    """`n` threads parked `depth` frames deep."""
+
+    def __init__(self, n: int, depth: int = 20) -> None:
+        self._release = threading.Event()
+        self._threads = [threading.Thread(target=_descend, args=(depth, self._release.wait),
+                                          name=f"crowd-{i}", daemon=True) for i in range(n)]
+
+    def __enter__(self) -> _Crowd:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        for t in self._threads:
+            t.join()
+
+
+def _burn(stop: threading.Event) -> None:
+    x = 0
+    while not stop.is_set():
+        for i in range(2000):
+            x += i * i
+
+
+def _measure_own_cpu(sampler: Sampler, seconds: float) -> tuple[float, float, float]:
+    """(kernel CPU share of the sampler thread, its self-reported share, ticks per second)."""
+    thread = sampler._thread
+    assert thread is not None
+    s0, k0, t0 = sampler.stats(), thread_cpu_ns(thread.native_id), time.monotonic_ns()
+    time.sleep(seconds)
+    s1, k1, t1 = sampler.stats(), thread_cpu_ns(thread.native_id), time.monotonic_ns()
+    assert k0 is not None and k1 is not None
+    wall = t1 - t0
+    return (k1 - k0) / wall, (s1.cpu_ns - s0.cpu_ns) / wall, (s1.ticks - s0.ticks) * 1e9 / wall
+
+
+def test_budget_lowers_the_rate_and_holds_the_sampler_to_its_share():
+    budget = 0.005
+    with _Crowd(300):
+        sampler = Sampler(100, budget)
+        window = sampler.open_window()
+        try:
+            time.sleep(1.0)  # the budget settles within a few ticks
+            kernel, reported, hz = _measure_own_cpu(sampler, 3.0)
+            effective = sampler.stats().effective_hz
+        finally:
+            window.close()
+            sampler.stop()
+    # 300 stacks 20 deep at 100 Hz would cost several percent of a core; the budget stretches
+    assert hz < 60, hz
+    assert effective < 60, effective
+    assert kernel <= 2 * budget, f"sampler thread used {kernel:.2%} of a core"
+    # the self-report is the thread's own CPU clock, wake-ups included
+    assert reported == pytest.approx(kernel, rel=0.25, abs=0.001)
+
+
+def test_cpu_goes_to_the_thread_that_burned_it_and_wall_to_every_thread():
+    stop = threading.Event()
+    burner = threading.Thread(target=_burn, args=(stop,), name="burner", daemon=True)
+    sleeper = threading.Thread(target=time.sleep, args=(30,), name="sleeper", daemon=True)
+    burner.start()
+    sleeper.start()
+    sampler = Sampler(100, 0.05)
+    try:
+        window = sampler.open_window()
+        time.sleep(0.3)
+        window.take()
+        burned0, t0 = thread_cpu_ns(burner.native_id), time.monotonic_ns()
+        time.sleep(2.0)
+        cpu, wall = window.take()
+        burned1, t1 = thread_cpu_ns(burner.native_id), time.monotonic_ns()
+        window.close()
+    finally:
+        sampler.stop()
+        stop.set()
+        burner.join()
+
+    def total(profile, name: str, index: int) -> int:
+        return sum(s.values[index] for s in profile.samples
+                   if ("thread.name", name) in s.labels)
+
+    assert burned0 is not None and burned1 is not None
+    burned = burned1 - burned0
+    assert 0.8 * burned <= total(cpu, "burner", 1) <= 1.1 * burned
+    assert total(cpu, "sleeper", 1) == 0
+    elapsed = t1 - t0
+    for name in ("burner", "sleeper"):
+        assert 0.8 * elapsed <= total(wall, name, 1) <= 1.2 * elapsed, name
+    assert any("Hz (nominal 100 Hz)" in c for c in cpu.comments)
+
+
+class _Puppet:
+    """A thread that goes down one call (from one of two lines) or back up, on order, and waits
+    for the next order: so one live frame can be seen at one line, then at another."""
+
+    def __init__(self) -> None:
+        self.orders: queue.Queue = queue.Queue()
+        self.acks: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._level, name="puppet", daemon=True)
+        self.thread.start()
+        self.acks.get()
+
+    def _level(self) -> None:
+        while True:
+            self.acks.put(None)
+            order = self.orders.get()
+            if order == "a":
+                self._level()
+            elif order == "b":
+                self._level()  # the other call site: the same function, another line
+            else:
+                return
+
+    def obey(self, order: str):
+        """Carry out `order` and return the puppet's leaf frame once it waits again."""
+        self.orders.put(order)
+        self.acks.get()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # parked inside queue.get() -> Condition.wait()
+            frame = sys._current_frames()[self.thread.ident]
+            if frame.f_code.co_name == "wait" and frame.f_back.f_code.co_name == "get":
+                return frame
+            time.sleep(0.001)
+        raise AssertionError("the puppet did not park")
+
+    def close(self) -> None:
+        while self.thread.is_alive():  # one "up" per level; extra ones are never read
+            self.orders.put("up")
+            self.thread.join(0.01)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["a", "b", "up"]), min_size=1, max_size=40))
+def test_cached_walk_gives_the_same_stack_as_a_full_walk(orders):
+    puppet = _Puppet()
+    previous = None
+    depth = 0
+    try:
+        for order in orders:
+            if order == "up" and depth == 0:
+                continue  # would end the thread
+            depth += -1 if order == "up" else 1
+            frame = puppet.obey(order)
+            previous = walk(frame, previous)
+            assert previous.stack == stack_of(frame)
+    finally:
+        puppet.close()
+
+
+def test_a_broken_consumer_or_a_failed_read_does_not_stop_the_sampler(monkeypatch):
+    class Broken:
+        def on_tick(self, tick) -> None:
+            raise RuntimeError("consumer bug")
+
+    failures = iter(range(3))
+
+    def flaky_walk(frame, previous=None):
+        if next(failures, None) is not None:
+            raise RuntimeError("frame torn down")
+        return walk(frame, previous)
+
+    monkeypatch.setattr(sampler_module, "walk", flaky_walk)
+    stop = threading.Event()
+    burner = threading.Thread(target=_burn, args=(stop,), name="burner", daemon=True)
+    burner.start()
+    sampler = Sampler(100, 0.05)
+    try:
+        sampler.subscribe(Broken())
+        window = sampler.open_window()
+        time.sleep(0.5)
+        cpu, _ = window.take()
+        assert sampler._thread is not None and sampler._thread.is_alive()
+        assert sampler.stats().dropped >= 3
+        assert any(("thread.name", "burner") in s.labels for s in cpu.samples)
+    finally:
+        sampler.stop()
+        stop.set()
+        burner.join()
+    assert sampler._thread is None
+
+
+def test_stop_cuts_a_stretched_interval_short():
+    with _Crowd(200):
+        sampler = Sampler(100, 0.001)  # a tiny budget: seconds between ticks
+        sampler.open_window()
+        time.sleep(0.5)
+        assert sampler.stats().effective_hz < 5
+        started = time.monotonic()
+        sampler.stop()
+        stopped = time.monotonic() - started
+    assert sampler._thread is None
+    assert stopped < 0.5, stopped
