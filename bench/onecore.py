@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import duragraph_pprof
 from duragraph_pprof.core.threads import thread_cpu_ns
@@ -24,6 +25,7 @@ from .report import Row, fmt, interleave, summarize
 from .workloads import BusyThreads
 
 BUSY = 2
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @contextlib.contextmanager
@@ -100,7 +102,7 @@ def _block(busy: BusyThreads, natives: list, seconds: int, push_env: dict | None
     try:
         time.sleep(0.3)  # start-up settles outside the window
         clients = _clients(profiler, seconds, bool(push_env)) if profiler is not None else []
-        p0, b0 = time.process_time_ns(), _busy_cpu(natives)
+        p0, b0 = time.process_time_ns(), _busy_cpu(natives)  # this process only: not the clients
         s0 = _sampler_cpu(profiler)
         count0, t0 = busy.total(), time.perf_counter()
         for c in clients:
@@ -137,43 +139,33 @@ def _busy_cpu(natives: list) -> int:
 
 
 class _Client(threading.Thread):
-    def __init__(self, fn) -> None:
+    """One profile request from another process, as curl or grpcurl would make it: the client's
+    own CPU is not the profiler's."""
+
+    def __init__(self, args: list[str], seconds: int) -> None:
         super().__init__(daemon=True, name="bench-client")
-        self._fn = fn
+        self._args, self._seconds = args, seconds
         self.error = ""
 
     def run(self) -> None:
         try:
-            self._fn()
+            done = subprocess.run([sys.executable, "-m", "bench.onecore_client", *self._args],
+                                  capture_output=True, text=True, check=False,
+                                  timeout=self._seconds + 60,
+                                  cwd=ROOT)
+            if done.returncode != 0:
+                self.error = done.stderr.strip()[-300:] or f"exit {done.returncode}"
         except Exception as exc:  # noqa: BLE001 - reported by the caller
             self.error = f"{type(exc).__name__}: {exc}"
 
 
 def _clients(profiler, seconds: int, with_grpc: bool) -> list[_Client]:
     host, port = profiler.http_address[:2]
-    url = f"http://{host}:{port}/debug/pprof/profile?seconds={seconds}"
-
-    def http() -> None:
-        with urllib.request.urlopen(url, timeout=seconds + 30) as response:
-            if response.status != 200 or not response.read():
-                raise RuntimeError(f"HTTP {response.status}")
-
-    out = [_Client(http)]
+    out = [_Client(["http", f"http://{host}:{port}/debug/pprof/profile?seconds={seconds}"],
+                   seconds)]
     if with_grpc:
-        import grpc
-
-        from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2 as pb
-        from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
-
-        def pull() -> None:
-            with grpc.insecure_channel(f"127.0.0.1:{profiler.grpc_address[1]}") as channel:
-                stub = pb_grpc.ProfilerServiceStub(channel)
-                body = b"".join(m.data for m in stub.GetProfile(
-                    pb.GetProfileRequest(name="profile", seconds=seconds), timeout=seconds + 30))
-                if not body:
-                    raise RuntimeError("empty gRPC profile")
-
-        out.append(_Client(pull))
+        out.append(_Client(["grpc", f"127.0.0.1:{profiler.grpc_address[1]}", str(seconds)],
+                           seconds))
     return out
 
 

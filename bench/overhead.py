@@ -25,12 +25,14 @@ def busy_rows(threads: int, target_pct: float, reps: int, block_s: float) -> lis
     sampler = Sampler(HZ)
     waker = Waker(HZ)
     hz: list[float] = []
+    per_cpu: dict[str, list[float]] = {"off": [], "on": []}  # work per CPU second of the workers
     with BusyThreads(threads) as busy:
         time.sleep(0.5)  # let the workers settle
-        runs = interleave({"off": lambda: _block(sampler, busy, block_s, None),
-                           "on": lambda: _block(sampler, busy, block_s, hz),
+        runs = interleave({"off": lambda: _block(sampler, busy, block_s, None, per_cpu["off"]),
+                           "on": lambda: _block(sampler, busy, block_s, hz, per_cpu["on"]),
                            "control": lambda: _control_block(waker, busy, block_s)}, reps)
     sampler.stop()
+    slower = summarize([100.0 * (1.0 - on / off) for on, off in zip(per_cpu["on"], per_cpu["off"])])
     loss = summarize([100.0 * (1.0 - on / off) for on, off in zip(runs["on"], runs["off"])])
     control = summarize([100.0 * (1.0 - c / off) for c, off in zip(runs["control"], runs["off"])])
     beyond = summarize([100.0 * (c - on) / off
@@ -41,7 +43,9 @@ def busy_rows(threads: int, target_pct: float, reps: int, block_s: float) -> lis
         Row(name, fmt(loss, " %") + " throughput lost", f"<= {target_pct:g} %",
             loss.median <= target_pct,
             f"with/without window per repetition, {block_s:g} s blocks; "
-            f"effective rate {fmt(summarize(hz), ' Hz', digits=0)}"),
+            f"effective rate {fmt(summarize(hz), ' Hz', digits=0)}; the workers' work per "
+            f"second of their own CPU fell {fmt(slower, ' %')}: the rest of the loss is CPU "
+            "they did not get (the sampler's GIL time and hand-offs)"),
         Row(f"control: idle thread waking at 100 Hz, {threads} busy thread{plural}",
             fmt(control, " %") + " throughput lost", "context for the row above", None,
             "a plain thread that sleeps to the next 10 ms deadline and does nothing: the GIL "
@@ -62,13 +66,15 @@ def _control_block(waker: Waker, busy: BusyThreads, seconds: float) -> float:
     return (count1 - count0) / (t1 - t0)
 
 
-def _block(sampler: Sampler, busy: BusyThreads, seconds: float, hz: list[float] | None) -> float:
+def _block(sampler: Sampler, busy: BusyThreads, seconds: float, hz: list[float] | None,
+           per_cpu: list[float]) -> float:
     _wait_idle(sampler)
     window = sampler.open_window() if hz is not None else None
     ticks0 = sampler.stats().ticks
-    count0, t0 = busy.total(), time.perf_counter()
+    count0, t0, cpu0 = busy.total(), time.perf_counter(), busy.cpu_ns()
     time.sleep(seconds)
-    count1, t1 = busy.total(), time.perf_counter()
+    count1, t1, cpu1 = busy.total(), time.perf_counter(), busy.cpu_ns()
+    per_cpu.append((count1 - count0) / max(cpu1 - cpu0, 1))
     if window is not None and hz is not None:
         hz.append((sampler.stats().ticks - ticks0) / (t1 - t0))
         window.close()

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from duragraph_pprof.core.threads import thread_cpu_ns
+
 DEPTH = 20  # frames below each busy thread's entry point, a modest application stack
 
 
@@ -48,6 +50,10 @@ class BusyThreads:
 
     def total(self) -> int:
         return sum(self.counts)
+
+    def cpu_ns(self) -> int:
+        """The workers' CPU time together, from the kernel's per-thread clocks."""
+        return sum(thread_cpu_ns(t.native_id) or 0 for t in self._threads)
 
     def _run(self, index: int) -> None:
         _descend(DEPTH, lambda: self._loop(index))
