@@ -12,43 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.workloads import BusyThreads, IdleCrowd
 from duragraph_pprof.core import sampler as sampler_module
 from duragraph_pprof.core.frames import stack_of, walk
 from duragraph_pprof.core.sampler import Sampler
 from duragraph_pprof.core.threads import thread_cpu_ns
-
-
-def _descend(depth: int, park) -> None:
-    if depth <= 0:
-        park()
-    else:
-        _descend(depth - 1, park)
-
-
-class _Crowd:
-    """`n` threads parked `depth` frames deep."""
-
-    def __init__(self, n: int, depth: int = 20) -> None:
-        self._release = threading.Event()
-        self._threads = [threading.Thread(target=_descend, args=(depth, self._release.wait),
-                                          name=f"crowd-{i}", daemon=True) for i in range(n)]
-
-    def __enter__(self) -> _Crowd:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()
-        for t in self._threads:
-            t.join()
-
-
-def _burn(stop: threading.Event) -> None:
-    x = 0
-    while not stop.is_set():
-        for i in range(2000):
-            x += i * i
 
 
 def _measure_own_cpu(sampler: Sampler, seconds: float) -> tuple[float, float, float]:
@@ -65,7 +33,7 @@ def _measure_own_cpu(sampler: Sampler, seconds: float) -> tuple[float, float, fl
 
 def test_budget_lowers_the_rate_and_holds_the_sampler_to_its_share():
     budget = 0.005
-    with _Crowd(300):
+    with IdleCrowd(300, 0):
         sampler = Sampler(100, budget)
         window = sampler.open_window()
         try:
@@ -84,37 +52,27 @@ def test_budget_lowers_the_rate_and_holds_the_sampler_to_its_share():
 
 
 def test_cpu_goes_to_the_thread_that_burned_it_and_wall_to_every_thread():
-    stop = threading.Event()
-    burner = threading.Thread(target=_burn, args=(stop,), name="burner", daemon=True)
     sleeper = threading.Thread(target=time.sleep, args=(30,), name="sleeper", daemon=True)
-    burner.start()
     sleeper.start()
     sampler = Sampler(100, 0.05)
-    try:
+    with BusyThreads(1) as busy:  # one thread named busy-0
         window = sampler.open_window()
         time.sleep(0.3)
         window.take()
-        burned0, t0 = thread_cpu_ns(burner.native_id), time.monotonic_ns()
+        burned0, t0 = busy.cpu_ns(), time.monotonic_ns()
         time.sleep(2.0)
         cpu, wall = window.take()
-        burned1, t1 = thread_cpu_ns(burner.native_id), time.monotonic_ns()
+        burned, elapsed = busy.cpu_ns() - burned0, time.monotonic_ns() - t0
         window.close()
-    finally:
         sampler.stop()
-        stop.set()
-        burner.join()
 
-    def total(profile, name: str, index: int) -> int:
-        return sum(s.values[index] for s in profile.samples
-                   if ("thread.name", name) in s.labels)
+    def total(profile, name: str) -> int:
+        return sum(s.values[1] for s in profile.samples if ("thread.name", name) in s.labels)
 
-    assert burned0 is not None and burned1 is not None
-    burned = burned1 - burned0
-    assert 0.8 * burned <= total(cpu, "burner", 1) <= 1.1 * burned
-    assert total(cpu, "sleeper", 1) == 0
-    elapsed = t1 - t0
-    for name in ("burner", "sleeper"):
-        assert 0.8 * elapsed <= total(wall, name, 1) <= 1.2 * elapsed, name
+    assert 0.8 * burned <= total(cpu, "busy-0") <= 1.1 * burned
+    assert total(cpu, "sleeper") == 0
+    for name in ("busy-0", "sleeper"):
+        assert 0.8 * elapsed <= total(wall, name) <= 1.2 * elapsed, name
     assert any("Hz (nominal 100 Hz)" in c for c in cpu.comments)
 
 
@@ -189,27 +147,23 @@ def test_a_broken_consumer_or_a_failed_read_does_not_stop_the_sampler(monkeypatc
         return walk(frame, previous)
 
     monkeypatch.setattr(sampler_module, "walk", flaky_walk)
-    stop = threading.Event()
-    burner = threading.Thread(target=_burn, args=(stop,), name="burner", daemon=True)
-    burner.start()
     sampler = Sampler(100, 0.05)
-    try:
+    with BusyThreads(1):
         sampler.subscribe(Broken())
         window = sampler.open_window()
         time.sleep(0.5)
         cpu, _ = window.take()
-        assert sampler._thread is not None and sampler._thread.is_alive()
-        assert sampler.stats().dropped >= 3
-        assert any(("thread.name", "burner") in s.labels for s in cpu.samples)
-    finally:
+        alive = sampler._thread is not None and sampler._thread.is_alive()
+        dropped = sampler.stats().dropped
         sampler.stop()
-        stop.set()
-        burner.join()
+    assert alive
+    assert dropped >= 3
+    assert any(("thread.name", "busy-0") in s.labels for s in cpu.samples)
     assert sampler._thread is None
 
 
 def test_stop_cuts_a_stretched_interval_short():
-    with _Crowd(200):
+    with IdleCrowd(200, 0):
         sampler = Sampler(100, 0.001)  # a tiny budget: seconds between ticks
         sampler.open_window()
         time.sleep(0.5)
