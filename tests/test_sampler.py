@@ -3,6 +3,7 @@ returns, and how it survives a broken consumer or a failed read."""
 
 from __future__ import annotations
 
+import inspect
 import queue
 import sys
 import threading
@@ -77,57 +78,77 @@ def test_cpu_goes_to_the_thread_that_burned_it_and_wall_to_every_thread():
 
 
 class _Puppet:
-    """A thread that goes down one call (from one of two lines) or back up, on order, and waits
-    for the next order: so one live frame can be seen at one line, then at another."""
+    """A thread that, on order, goes one call down, comes back up, or stays, and then parks in a
+    fresh call of `_next` at one of two lines. So one live frame is seen at one line and then at
+    another, and a new innermost call appears under an unchanged caller (the busy-thread case)."""
 
     def __init__(self) -> None:
-        self.orders: queue.Queue = queue.Queue()
+        self._gate = threading.Lock()
+        self._gate.acquire()
+        self._order = ("stay", 0)
         self.acks: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._level, name="puppet", daemon=True)
+        self.thread = threading.Thread(target=self._level, args=(0,), name="puppet", daemon=True)
         self.thread.start()
         self.acks.get()
 
-    def _level(self) -> None:
+    def _level(self, where: int) -> None:
         while True:
-            self.acks.put(None)
-            order = self.orders.get()
-            if order == "a":
-                self._level()
-            elif order == "b":
-                self._level()  # the other call site: the same function, another line
+            if where & 2:
+                op, where = self._next(where)
             else:
+                op, where = self._next(where)  # the caller waits at another line too
+            if op == "down":
+                self._level(where)
+            elif op == "up":
                 return
 
-    def obey(self, order: str):
-        """Carry out `order` and return the puppet's leaf frame once it waits again."""
-        self.orders.put(order)
+    def _next(self, where: int) -> tuple[str, int]:
+        self.acks.put(None)
+        if where & 1:
+            self._gate.acquire()  # parked here
+        else:
+            self._gate.acquire()  # or here: the same call at another line
+        return self._order
+
+    def obey(self, op: str, where: int):
+        """Carry out `op`, then return the puppet's leaf frame once it is parked again."""
+        self._order = (op, where)
+        self._gate.release()
         self.acks.get()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # parked inside queue.get() -> Condition.wait()
+        while time.monotonic() < deadline:
             frame = sys._current_frames()[self.thread.ident]
-            if frame.f_code.co_name == "wait" and frame.f_back.f_code.co_name == "get":
+            if frame.f_code is _Puppet._next.__code__ and frame.f_lineno in _PARKED:
                 return frame
             time.sleep(0.001)
         raise AssertionError("the puppet did not park")
 
     def close(self) -> None:
-        while self.thread.is_alive():  # one "up" per level; extra ones are never read
-            self.orders.put("up")
-            self.thread.join(0.01)
+        while self.thread.is_alive():
+            self._order = ("up", 0)
+            if self._gate.locked():
+                self._gate.release()
+            self.thread.join(0.05)
+
+
+_PARKED = {i + _Puppet._next.__code__.co_firstlineno
+           for i, text in enumerate(inspect.getsource(_Puppet._next).splitlines())
+           if "acquire()" in text}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(["a", "b", "up"]), min_size=1, max_size=40))
+@given(st.lists(st.tuples(st.sampled_from(["down", "up", "stay"]), st.integers(0, 3)),
+                min_size=1, max_size=40))
 def test_cached_walk_gives_the_same_stack_as_a_full_walk(orders):
     puppet = _Puppet()
     previous = None
     depth = 0
     try:
-        for order in orders:
-            if order == "up" and depth == 0:
+        for op, where in orders:
+            if op == "up" and depth == 0:
                 continue  # would end the thread
-            depth += -1 if order == "up" else 1
-            frame = puppet.obey(order)
+            depth += {"down": 1, "up": -1, "stay": 0}[op]
+            frame = puppet.obey(op, where)
             previous = walk(frame, previous)
             assert previous.stack == stack_of(frame)
     finally:

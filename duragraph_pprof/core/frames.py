@@ -111,8 +111,11 @@ class Walk:
 def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH) -> Walk:
     """The stack from `frame` outwards, leaf first, as `stack_of` gives it, reusing `previous`."""
     line = frame.f_lineno or 0
-    if previous is not None and previous.leaf is frame and previous.line == line:
-        return previous
+    if previous is not None:
+        if previous.leaf is frame and previous.line == line:
+            return previous
+        if _only_leaf_moved(frame, previous, limit):
+            return _replace_leaf(frame, line, previous)
     # a truncated previous stack does not reach the root, so its tail cannot be reused
     where = previous.where if previous is not None and len(previous.stack) < limit else None
     out: list[Frame] = []
@@ -131,6 +134,30 @@ def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH)
         chain.append(current)
         current = current.f_back
     return Walk(frame, line, tuple(out), chain)
+
+
+def _only_leaf_moved(frame: FrameType, previous: Walk, limit: int) -> bool:
+    """The commonest change between two reads of a busy thread: a new (or moved) innermost call
+    under the same caller, still at the same line."""
+    frames = previous.frames
+    if len(frames) < 2 or frame.f_back is not frames[1] or len(frames) >= limit:
+        return False
+    caller = frames[1]
+    return (not caller.f_code.co_flags & _RESUMABLE
+            and (caller.f_lineno or 0) == previous.stack[1].line)
+
+
+def _replace_leaf(frame: FrameType, line: int, previous: Walk) -> Walk:
+    """`previous` with its innermost frame replaced, updated in place (it is spent anyway)."""
+    frames, where = previous.frames, previous.where
+    del where[id(frames[0])]
+    where[id(frame)] = len(frames) - 1
+    frames[0] = frame
+    leaf = frame_of(frame)
+    if leaf is not previous.stack[0]:
+        previous.stack = (leaf,) + previous.stack[1:]
+    previous.leaf, previous.line = frame, line
+    return previous
 
 
 def _reuse(frame: FrameType, line: int, out: list[Frame], chain: list[FrameType],

@@ -232,15 +232,15 @@ class Sampler:
             cached = seen.walk
             # a thread that has not run since the last tick still has the same frame and line
             if cached is None or cached.leaf is not frame or cpu is None or cpu != previous:
-                fresh = walk(frame, cached)
-                if fresh is not cached:
+                last = cached.stack if cached is not None else None
+                cached = seen.walk = walk(frame, cached)  # may update `cached` in place
+                if cached.stack is not last:
                     # the very same frames as last time: no need to hash the whole stack again
-                    if (cached is not None and len(fresh.stack) == len(cached.stack)
-                            and all(map(is_, fresh.stack, cached.stack))):
-                        fresh.stack = cached.stack
+                    if (last is not None and len(cached.stack) == len(last)
+                            and all(map(is_, cached.stack, last))):
+                        cached.stack = last
                     else:
-                        fresh.stack = self._intern(fresh.stack)
-                    seen.walk = cached = fresh
+                        cached.stack = self._intern(cached.stack)
             labels = seen.labels
             task = tasks.get(ident)
             if task is not None:
