@@ -91,7 +91,7 @@ class Sampler:
         self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
         self._interval = 1.0 / hz
-        self._recent_costs: deque[float] = deque(maxlen=5)
+        self._recent_costs: deque[float] = deque(maxlen=8)
 
     # -- subscription -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -196,10 +196,10 @@ class Sampler:
     def _account(self, cost_ns: int) -> None:
         self._cpu_ns += cost_ns
         self._ticks += 1
-        # the median of the last ticks: a sustained cost throttles within three ticks, while
-        # one dear tick (cold caches, a GC pause) does not
+        # the mean of the last ticks, because the budget is an average share: a dear tick (cold
+        # caches, a GC pause) stretches the next few intervals by its share, no more
         self._recent_costs.append(cost_ns / 1e9)
-        typical = sorted(self._recent_costs)[len(self._recent_costs) // 2]
+        typical = sum(self._recent_costs) / len(self._recent_costs)
         # keep cost/interval <= budget: many threads make each tick dearer, so tick less often
         self._interval = max(1.0 / self.hz, typical / self.cpu_budget)
 
