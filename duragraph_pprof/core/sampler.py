@@ -27,6 +27,7 @@ INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and w
 CPU = ValueType("cpu", "nanoseconds")
 WALL = ValueType("wall", "nanoseconds")
 SAMPLES = ValueType("samples", "count")
+_BUDGET_AIM = 0.9
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
@@ -200,8 +201,9 @@ class Sampler:
         # caches, a GC pause) stretches the next few intervals by its share, no more
         self._recent_costs.append(cost_ns / 1e9)
         typical = sum(self._recent_costs) / len(self._recent_costs)
-        # keep cost/interval <= budget: many threads make each tick dearer, so tick less often
-        self._interval = max(1.0 / self.hz, typical / self.cpu_budget)
+        # keep cost/interval <= budget: many threads make each tick dearer, so tick less often;
+        # aim a tenth under it, since a tick after a longer sleep starts colder and costs more
+        self._interval = max(1.0 / self.hz, typical / (_BUDGET_AIM * self.cpu_budget))
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         frames = sys._current_frames()
