@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.heartbeat import Heartbeat
 from test_grpc import Aborted, FakeContext
 
 import duragraph_pprof
@@ -199,34 +199,10 @@ def corpus() -> list[bytes]:
     return requests
 
 
-class Application:
-    """Stands in for the service: ticks every 5 ms and records its longest stall."""
-
-    def __init__(self) -> None:
-        self.ticks, self.longest = 0, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self._stop.wait(0.005):
-            now = time.monotonic()
-            self.ticks, self.longest = self.ticks + 1, max(self.longest, now - last)
-            last = now
-
-    def __enter__(self) -> Application:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_hostile_corpus_gets_documented_answers_and_the_listener_keeps_serving():
     requests = corpus()
     assert len(requests) > 1500
-    with Application() as app, listening() as profiler, ThreadPoolExecutor(8) as pool:
+    with Heartbeat(0.005) as app, listening() as profiler, ThreadPoolExecutor(8) as pool:
         address = profiler.http_address[:2]
 
         def one(request: bytes) -> list[str]:
@@ -238,7 +214,7 @@ def test_hostile_corpus_gets_documented_answers_and_the_listener_keeps_serving()
         status, _, body = parse(exchange(address, get(P)))
         assert status == 200 and b"<html>" in body
     assert not problems, "\n".join(problems[:40])
-    assert app.longest < 1.0, f"the application stalled {app.longest:.2f} s"
+    assert app.max_gap < 1.0, f"the application stalled {app.max_gap:.2f} s"
 
 
 def test_the_seconds_cap_bounds_a_timed_endpoints_default():
@@ -297,7 +273,7 @@ def test_slow_clients_are_cut_off_by_the_read_deadline_and_others_are_served_mea
 
 
 def test_clients_that_vanish_mid_profile_or_mid_response_free_everything():
-    with Application() as app, listening(max_long_requests=1, max_seconds=60) as profiler:
+    with Heartbeat(0.005) as app, listening(max_long_requests=1, max_seconds=60) as profiler:
         address = profiler.http_address[:2]
 
         def long_slot_is_free() -> bool:
@@ -324,7 +300,7 @@ def test_clients_that_vanish_mid_profile_or_mid_response_free_everything():
             client.recv(100)
             client.close()
         assert parse(exchange(address, get(P + b"cmdline")))[0] == 200
-    assert app.longest < 1.0
+    assert app.max_gap < 1.0
 
 
 # -- bounded fuzzing ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.collector import Collector, attributes_dict, running_collector
+from support.heartbeat import Heartbeat
 
 from duragraph_pprof.config import load_config
 from duragraph_pprof.core.collector import Collector as Core
@@ -267,34 +268,9 @@ async def _spawn(coro_fn):
 # -- 3. a collector that is down, goes away and comes back ---------------------------------------
 
 
-class Heartbeat:
-    """The application: a thread that counts loop iterations and the longest gap between them."""
-
-    def __init__(self) -> None:
-        self.beats = 0
-        self.max_gap = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="app")
-        self._thread.start()
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            sum(i for i in range(500))
-            now = time.monotonic()
-            self.max_gap = max(self.max_gap, now - last)
-            last = now
-            self.beats += 1
-            time.sleep(0.001)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_collector_down_at_start_then_back_then_gone_then_back(otelcol):
     otelcol.stop()  # down at start; its ports stay reserved for start()
-    app = Heartbeat()
+    app = Heartbeat().start()
     env = environ(otelcol, OTEL_EXPORTER_OTLP_TIMEOUT="1")
     try:
         with Running(env, interval=0.2) as run:
