@@ -191,8 +191,7 @@ class Sampler:
                 self._dropped += int(-pause / self._interval)
                 deadline = time.monotonic()
                 pause = 0.0
-            if wake.acquire(True, pause):  # released by stop(): look at the subscribers now
-                continue
+            wake.acquire(True, pause)  # returns early when stop() releases it
 
     def _account(self, cost_ns: int) -> None:
         self._cpu_ns += cost_ns
