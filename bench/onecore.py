@@ -19,7 +19,6 @@ import threading
 import time
 
 import duragraph_pprof
-from duragraph_pprof.core.threads import thread_cpu_ns
 
 from .report import Row, fmt, interleave, summarize
 from .workloads import BusyThreads
@@ -57,12 +56,11 @@ def rows(window_s: int, reps: int) -> list[Row]:
         if push_env is None:
             return [Row(name, "not measured", "<= 1.1x one alone", None, sink)]
         time.sleep(0.5)
-        natives = [t.native_id for t in busy._threads]
         pushes: list[int] = []
         runs = interleave({
-            "none": lambda: _block(busy, natives, window_s, None),
-            "http": lambda: _block(busy, natives, window_s, {}),
-            "all": lambda: _block(busy, natives, window_s, push_env, pushes),
+            "none": lambda: _block(busy, window_s, None),
+            "http": lambda: _block(busy, window_s, {}),
+            "all": lambda: _block(busy, window_s, push_env, pushes),
         }, reps)
     thr = {k: [r[0] for r in v] for k, v in runs.items()}
     cpu = {k: [r[1] for r in v] for k, v in runs.items()}
@@ -89,7 +87,7 @@ def rows(window_s: int, reps: int) -> list[Row]:
     ]
 
 
-def _block(busy: BusyThreads, natives: list, seconds: int, push_env: dict | None,
+def _block(busy: BusyThreads, seconds: int, push_env: dict | None,
            pushes: list[int] | None = None) -> tuple[float, float, float]:
     profiler = None
     if push_env is not None:
@@ -102,7 +100,7 @@ def _block(busy: BusyThreads, natives: list, seconds: int, push_env: dict | None
     try:
         time.sleep(0.3)  # start-up settles outside the window
         clients = _clients(profiler, seconds, bool(push_env)) if profiler is not None else []
-        p0, b0 = time.process_time_ns(), _busy_cpu(natives)  # this process only: not the clients
+        p0, b0 = time.process_time_ns(), busy.cpu_ns()  # this process only: not the clients
         s0 = _sampler_cpu(profiler)
         count0, t0 = busy.total(), time.perf_counter()
         for c in clients:
@@ -113,7 +111,7 @@ def _block(busy: BusyThreads, natives: list, seconds: int, push_env: dict | None
         else:
             time.sleep(seconds)
         count1, t1 = busy.total(), time.perf_counter()
-        p1, b1 = time.process_time_ns(), _busy_cpu(natives)
+        p1, b1 = time.process_time_ns(), busy.cpu_ns()
         s1 = _sampler_cpu(profiler)
         if pushes is not None and profiler is not None and profiler.push is not None:
             queue = profiler.push.queue
@@ -132,10 +130,6 @@ def _block(busy: BusyThreads, natives: list, seconds: int, push_env: dict | None
 def _sampler_cpu(profiler) -> int:
     """The shared sampler's own CPU so far (its self-measurement; 0 without a profiler)."""
     return profiler.collector.sampler.stats().cpu_ns if profiler is not None else 0
-
-
-def _busy_cpu(natives: list) -> int:
-    return sum(thread_cpu_ns(n) or 0 for n in natives)
 
 
 class _Client(threading.Thread):
