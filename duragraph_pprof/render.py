@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .core.locks import BLOCK, MUTEX
+from .core.own import without_own_frames
 from .core.snapshot import Profile, Sample, ValueType, subtract
 from .encode import chrome, pprof, text
 from .errors import RequestError
@@ -152,7 +153,8 @@ def _sampled(index: int, filename: str) -> Callable[[Collector, float, threading
                 _wait(cancel, seconds)
             finally:
                 profiles = window.close()
-        return Rendered(BINARY, filename, pprof.encode(profiles[index], _program()))
+        return Rendered(BINARY, filename,
+                        pprof.encode(without_own_frames(profiles[index]), _program()))
 
     return serve
 

@@ -9,11 +9,12 @@ profiles attribute the delay to the waiter's stack (Go's mutex profile names the
 
 from __future__ import annotations
 
+import _thread
 import sys
 import threading
 import time
-from collections.abc import Callable
 
+from . import lockpatch
 from .frames import profiler_file, stack_of
 from .sampler import INTERNAL_PREFIX
 from .snapshot import Profile, Sample, Stack, ValueType
@@ -21,13 +22,14 @@ from .snapshot import Profile, Sample, Stack, ValueType
 CONTENTIONS = ValueType("contentions", "count")
 DELAY = ValueType("delay", "nanoseconds")
 MUTEX, BLOCK = "mutex", "block"
+_WRAPPERS = frozenset((__file__, lockpatch.__file__))
 
 
 class _Recorder:
     def __init__(self, fraction: int) -> None:
         self.fraction = fraction
         self._events = 0
-        self._lock = threading.Lock()  # created before patching: a real lock
+        self._lock = _thread.allocate_lock()  # a real lock even while another profiler patches
         self._acc: dict[Stack, list[int]] = {}
 
     def record(self, delay_ns: int) -> None:
@@ -57,54 +59,21 @@ class _Recorder:
 
 
 def _caller():
-    """The first frame outside this module: the code that waited, not our wrappers."""
+    """The first frame outside the lock wrappers: the code that waited, not our wrappers."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and frame.f_code.co_filename in _WRAPPERS:
         frame = frame.f_back
     return frame
 
 
-class _ProfiledLock:
-    """A Lock/RLock that times contended acquisitions; everything else goes to the real lock."""
-
-    __slots__ = ("__weakref__", "_on_wait", "_real")
-
-    def __init__(self, real, on_wait: Callable[[int], None]) -> None:
-        self._real = real
-        self._on_wait = on_wait
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if self._real.acquire(False):
-            return True
-        if not blocking:
-            return False
-        started = time.monotonic_ns()
-        got = self._real.acquire(True, timeout)
-        self._on_wait(time.monotonic_ns() - started)
-        return got
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self._real.release()
-
-    def release(self) -> None:
-        self._real.release()
-
-    def __getattr__(self, name: str):
-        return getattr(self._real, name)
-
-    def __repr__(self) -> str:
-        return repr(self._real)
-
-
 class Contention:
+    """One profiler's mutex and block recorders; the patch itself belongs to `lockpatch`."""
+
     def __init__(self, mutex_fraction: int, block_fraction: int) -> None:
         self._mutex = _Recorder(mutex_fraction) if mutex_fraction > 0 else None
         self._block = _Recorder(block_fraction) if block_fraction > 0 else None
-        self._saved: tuple | None = None
-        self._patched = None
+        self.wants_waits = self._block is not None
+        self._started = False
 
     def profile(self, kind: str) -> Profile:
         recorder = self._mutex if kind == MUTEX else self._block
@@ -115,35 +84,23 @@ class Contention:
     def count(self, kind: str) -> int:
         return len(self.profile(kind).samples)
 
+    def on_lock_wait(self, delay_ns: int) -> None:
+        if self._mutex is not None:
+            self._mutex.record(delay_ns)
+        if self._block is not None:
+            self._block.record(delay_ns)
+
+    def on_cond_wait(self, delay_ns: int) -> None:
+        if self._block is not None:
+            self._block.record(delay_ns)
+
     def start(self) -> None:
-        if self._saved is not None or (self._mutex is None and self._block is None):
+        if self._started or (self._mutex is None and self._block is None):
             return
-        real_lock, real_rlock, real_wait = threading.Lock, threading.RLock, threading.Condition.wait
-        self._saved = (real_lock, real_rlock, real_wait)
-        mutex, block = self._mutex, self._block
-
-        def on_lock_wait(delay_ns: int) -> None:
-            if mutex is not None:
-                mutex.record(delay_ns)
-            if block is not None:
-                block.record(delay_ns)
-
-        threading.Lock = self._patched = lambda: _ProfiledLock(real_lock(), on_lock_wait)  # type: ignore[misc]
-        threading.RLock = lambda *a, **k: _ProfiledLock(real_rlock(*a, **k), on_lock_wait)  # type: ignore[misc]
-        if block is not None:
-
-            def wait(cond, timeout=None):
-                started = time.monotonic_ns()
-                try:
-                    return real_wait(cond, timeout)
-                finally:
-                    block.record(time.monotonic_ns() - started)
-
-            threading.Condition.wait = wait  # type: ignore[method-assign]
+        self._started = True
+        lockpatch.join(self)
 
     def stop(self) -> None:
-        if self._saved is None:
-            return
-        if threading.Lock is self._patched:  # a later profiler's patch stays until it stops
-            threading.Lock, threading.RLock, threading.Condition.wait = self._saved  # type: ignore[misc]
-        self._saved = None
+        if self._started:
+            self._started = False
+            lockpatch.leave(self)

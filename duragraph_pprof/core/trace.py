@@ -12,6 +12,7 @@ import os
 import threading
 import time
 
+from .own import StackCutter
 from .sampler import Sampler, Tick
 from .snapshot import TraceEvent
 
@@ -41,7 +42,8 @@ class TraceRecorder:
             gc.callbacks.remove(self._on_gc)
         except ValueError:
             pass
-        return timeline(self._ticks, self._gcs, self._start_ns, os.getpid(), self._max_ticks)
+        return timeline(_without_own_frames(self._ticks), self._gcs, self._start_ns, os.getpid(),
+                        self._max_ticks)
 
     def on_tick(self, tick: Tick) -> None:
         if len(self._ticks) < self._max_ticks:
@@ -55,6 +57,13 @@ class TraceRecorder:
         elif ident in self._gc_started and len(self._gcs) < self._max_ticks:
             started = self._gc_started.pop(ident)
             self._gcs.append((ident, started, now, int(info.get("generation", -1))))
+
+
+def _without_own_frames(ticks: list[Tick]) -> list[Tick]:
+    """Cut after the window, not in the sampler thread: our frames go, the caller's stay."""
+    cut = StackCutter()
+    return [tick._replace(samples=tuple(s._replace(stack=cut(s.stack)) for s in tick.samples))
+            for tick in ticks]
 
 
 def timeline(ticks, gcs, start_ns: int, pid: int, max_events: int) -> tuple[TraceEvent, ...]:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from opentelemetry.sdk.metrics import MeterProvider
 
+from ..core.own import without_own_frames
 from ..core.snapshot import Profile
 from ..encode.otlp import AttrValue, Scope, encode_profiles
 from .queue import ExportQueue
@@ -114,9 +115,9 @@ class Pusher:
 
     def _collect(self, last: bool) -> list[Profile]:
         assert self._window is not None
-        cpu, wall = self._window.close() if last else self._window.take()
+        sampled = self._window.close() if last else self._window.take()
         heap = self.source.heap.profile()
-        return [cpu, wall] + ([heap] if heap is not None else [])
+        return [without_own_frames(p) for p in sampled] + ([heap] if heap is not None else [])
 
     def _run(self) -> None:
         last = False
