@@ -267,9 +267,8 @@ def test_slow_clients_are_cut_off_by_the_read_deadline_and_others_are_served_mea
     for took in times:
         assert READ_TIMEOUT - 0.5 < took < READ_TIMEOUT + 2.5, times
     assert len(served) > 20 and all(s == 200 and t < 1 for s, t in served), served
-    # both of `full`'s threads are pinned by slow clients until the deadline: a clear 503 at once
-    assert all(s in (503, 200) and t < 1 for s, t in busy), busy
-    assert sum(s == 503 for s, _ in busy) > len(busy) // 2, busy
+    # as many slow clients as `full` has threads pin none of them: the front holds them
+    assert len(busy) > 20 and all(s == 200 and t < 1 for s, t in busy), busy
 
 
 def test_clients_that_vanish_mid_profile_or_mid_response_free_everything():

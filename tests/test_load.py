@@ -16,7 +16,7 @@ import duragraph_pprof
 
 CLIENTS = 50
 SECONDS = 10.0
-HELPERS = 2  # the accept loop and the read-deadline watchdog
+HELPERS = 1  # the front: one loop that accepts and reads every request
 TESTS = Path(__file__).resolve().parent
 
 

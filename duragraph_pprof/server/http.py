@@ -5,11 +5,11 @@ slow one never blocks the application, and it never answers with a traceback.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import queue
 import socket
-import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
@@ -19,7 +19,8 @@ from ..encode.index import index_page
 from ..errors import RequestError
 from ..guard import BindTarget, bearer_token_ok
 from ..render import TEXT, ProfileRequest, Rendered, render, symbol
-from ._conn import READ_TIMEOUT, ClientGone, ReadDeadlines, answer_busy
+from ._conn import MAX_BODY, READ_TIMEOUT, ClientGone
+from ._front import Front, Request
 from ._unix import clear_stale, restrict
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
-MAX_BODY = 1 << 20
-BUSY_WAIT = 0.05  # seconds a new connection may wait for a free worker before its 503
 _STATUS = {"not_found": 404, "invalid": 400, "unsupported": 400, "busy": 429,
            "precondition": 500, "cancelled": 500, "timeout": 408, "internal": 500,
            "unauthenticated": 401}
@@ -69,18 +68,31 @@ class _Handler(BaseHTTPRequestHandler):
         if self.request_version == "HTTP/0.9":  # as Go: no version, no request
             self.send_error(400, "Bad request syntax - HTTP/1.0 or later needed")
             return False
+        if self._truncated:  # its head never ended within MAX_HEAD
+            self.send_error(431, "Request header fields too large")
+            return False
         return True
 
     def setup(self) -> None:
-        super().setup()
-        self.server.deadlines.watch(self.connection)
+        # the front read the whole request already: parse it from memory, answer on the socket
+        request: Request = self.request
+        self.connection = request.sock
+        self.connection.settimeout(self.timeout)
+        self.rfile = io.BytesIO(request.data)
+        self.wfile = _Writer(self.connection)
+        self._truncated = request.truncated
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self.handle_one_request()  # one request per connection, as http.server 1.0 serves
 
     def finish(self) -> None:
-        self.server.deadlines.release(self.connection)
-        super().finish()
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
 
     def _serve(self, body: bytes, head: bool = False) -> None:
-        self.server.deadlines.release(self.connection)  # the request is in: no more deadline
         try:
             self._route(body, head)
         except RequestError as exc:
@@ -184,13 +196,27 @@ def _first_values(query: str) -> dict[str, str]:
     return {key: values[0] for key, values in form.items()}
 
 
-class _Server(socketserver.BaseServer):
-    """A stream server whose requests run on a bounded pool; past the bound it answers 503."""
+class _Writer(io.RawIOBase):
+    """The response stream: every write goes out whole (or raises), under the socket timeout."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._sock.sendall(data)
+        return len(data)
+
+
+class _Server:
+    """The listening socket, the front that reads requests and the bounded pool that serves
+    them; a complete request that finds no free worker within BUSY_WAIT gets 503."""
 
     def __init__(self, target: BindTarget, collector: Collector, threads: int) -> None:
         self.collector = collector
         self.stopping = threading.Event()
-        self.deadlines = ReadDeadlines(self.stopping)
         self._slots = threading.BoundedSemaphore(threads)
         # a fixed set of workers, all started now: the goroutine count does not move because
         # somebody fetched it, and the bound is plain to see
@@ -199,12 +225,12 @@ class _Server(socketserver.BaseServer):
                                           daemon=True) for n in range(threads)]
         self.socket = socket.socket(target.family, socket.SOCK_STREAM)
         self.target = target
-        super().__init__(target.path or (target.host, target.port), _Handler)
         try:
             self._bind()
         except BaseException:
             self.socket.close()
             raise
+        self.front = Front(self.socket, self._submit, self.stopping)
 
     def _bind(self) -> None:
         if self.target.path:
@@ -214,49 +240,31 @@ class _Server(socketserver.BaseServer):
         else:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((self.target.host, self.target.port))
-        self.socket.listen(64)
+        self.socket.listen(1024)  # the front accepts at once; a burst waits here meanwhile
         self.server_address = self.socket.getsockname()
 
-    def fileno(self) -> int:
-        return self.socket.fileno()
-
-    def get_request(self):
-        return self.socket.accept()
-
-    def process_request(self, request, client_address) -> None:
-        # a burst waits a moment for a worker (the rest queue in the backlog); a flood gets 503
-        if not self._slots.acquire(timeout=BUSY_WAIT):
-            answer_busy(request)
-            self.shutdown_request(request)
-            return
-        self._work_queue.put((request, client_address))
+    def _submit(self, request: Request) -> bool:
+        if not self._slots.acquire(blocking=False):
+            return False
+        self._work_queue.put(request)
+        return True
 
     def start_workers(self) -> None:
         for worker in self._workers:
             worker.start()
 
     def _worker(self) -> None:
-        while (item := self._work_queue.get()) is not None:
-            self._work(*item)
+        while (request := self._work_queue.get()) is not None:
+            self._work(request)
 
-    def _work(self, request, client_address) -> None:
+    def _work(self, request: Request) -> None:
         try:
-            self.finish_request(request, client_address)
+            _Handler(request, request.address, self)
         except Exception:
             log.debug("pprof connection failed", exc_info=True)
         finally:
-            self.shutdown_request(request)
+            _shutdown(request.sock)
             self._slots.release()
-
-    def shutdown_request(self, request) -> None:
-        try:
-            request.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        request.close()
-
-    def handle_error(self, request, client_address) -> None:
-        log.debug("pprof connection error", exc_info=True)  # noqa: LOG014 - from an except
 
     def server_close(self) -> None:
         self.stopping.set()
@@ -266,9 +274,16 @@ class _Server(socketserver.BaseServer):
         for worker in self._workers:
             if worker.is_alive():
                 worker.join(timeout=5)
-        self.deadlines.join()
         if self.target.path and os.path.exists(self.target.path):
             os.unlink(self.target.path)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class HttpListener:
@@ -277,10 +292,8 @@ class HttpListener:
     def __init__(self, collector: Collector, target: BindTarget) -> None:
         self._server = _Server(target, collector, collector.config.http_threads)
         self.address = self._server.server_address
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=self._server.front.run,
                                         name="duragraph-pprof-http-listener", daemon=True)
-        self._server.deadlines.start()
         self._server.start_workers()
         self._thread.start()
         self._stopped = False
@@ -297,13 +310,13 @@ class HttpListener:
             return
         self._stopped = True
         self._server.stopping.set()
-        self._server.shutdown()
+        self._thread.join(timeout=5)  # the front closes what it holds, then the socket goes
         self._server.server_close()
-        self._thread.join(timeout=5)
 
     def forget_in_child(self) -> None:
         """After fork: the child has none of our threads; drop its copy of the listening
         socket (close, not shutdown, which would stop the parent's too) so a port is never
         served, or held open, by two processes."""
         self._stopped = True
+        self._server.front.forget_in_child()
         self._server.socket.close()
