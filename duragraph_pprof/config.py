@@ -36,6 +36,7 @@ class Config:
     block_fraction: int = 0
     trace_max_events: int = 1_000_000
     push_interval: float = 60.0
+    sampler: str = "auto"  # auto (native where it loads), native, python
 
 
 # variable -> (field, parser); the README's configuration table lists the same names
@@ -75,6 +76,16 @@ def _float_in(lo: float, hi: float):
     return parse
 
 
+def _one_of(*choices: str):
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def _text(text: str) -> str | None:
     return text or None
 
@@ -95,6 +106,7 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "DURAGRAPH_PPROF_BLOCK_FRACTION": ("block_fraction", _int_in(0, 1 << 30), "1/N blocking"),
     "DURAGRAPH_PPROF_TRACE_MAX_EVENTS": ("trace_max_events", _int_in(1, 10**8), "trace cap"),
     "DURAGRAPH_PPROF_PUSH_INTERVAL": ("push_interval", _float_in(0.1, 86400), "OTLP push period"),
+    "DURAGRAPH_PPROF_SAMPLER": ("sampler", _one_of("auto", "native", "python"), "stack sampler"),
 }
 _VAR_OF = {name: var for var, (name, _, _) in ENV.items()}
 _PARSER = {name: parse for name, parse, _ in ENV.values()}

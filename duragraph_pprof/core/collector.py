@@ -11,7 +11,7 @@ from . import goroutines
 from .heap import Heap
 from .locks import BLOCK, MUTEX, Contention
 from .registry import Registry
-from .sampler import Sampler
+from .native import make_sampler
 from .snapshot import GoroutineSet
 from .trace import TraceRecorder
 
@@ -21,7 +21,7 @@ _MAX_SYMBOLS = 1_000_000
 class Collector:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.sampler = Sampler(config.sample_hz, config.cpu_budget)
+        self.sampler = make_sampler(config.sample_hz, config.cpu_budget, config.sampler)
         self.heap = Heap(config.heap, config.heap_depth)
         self.contention = Contention(config.mutex_fraction, config.block_fraction)
         self.ids = goroutines.GoroutineIds()

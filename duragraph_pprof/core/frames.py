@@ -58,13 +58,22 @@ def _info(code: CodeType, module: str) -> tuple[str, str, int]:
 def frame_of(frame: FrameType) -> Frame:
     code = frame.f_code
     line = frame.f_lineno or 0
+    cached = _frames.get((code, code.co_filename, line))
+    if cached is None:
+        module = frame.f_globals.get("__name__", "") if frame.f_globals else ""
+        cached = frame_at(code, module if isinstance(module, str) else "", line)
+    return cached
+
+
+def frame_at(code: CodeType, module: str, line: int | None) -> Frame:
+    """The `Frame` for a code object at a line, in a module (the native sampler's way in)."""
+    line = line if line is not None and line > 0 else 0
     key = (code, code.co_filename, line)
     cached = _frames.get(key)
     if cached is None:
         if len(_frames) >= _MAX_CACHED:
             _frames.clear()
-        module = frame.f_globals.get("__name__", "") if frame.f_globals else ""
-        name, filename, start = _info(code, module if isinstance(module, str) else "")
+        name, filename, start = _info(code, module)
         cached = _frames[key] = Frame(name, filename, line, start)
     return cached
 

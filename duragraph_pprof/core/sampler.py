@@ -77,10 +77,14 @@ class _Seen:
 
 
 class Sampler:
+    """The pure-Python sampler: the fallback where the native one cannot load, and its twin."""
+
+    implementation = "python"
     _running = 0  # live sampler threads in this process, for tests and self-metrics
     _running_lock = threading.Lock()
 
-    def __init__(self, hz: int = 100, cpu_budget: float = 0.01) -> None:
+    def __init__(self, hz: int = 100, cpu_budget: float = 0.01, why: str = "") -> None:
+        self.why = why  # why this one runs rather than the native sampler
         self.hz = hz
         self.cpu_budget = cpu_budget
         self._lock = threading.Lock()
@@ -143,6 +147,9 @@ class Sampler:
     @property
     def period_ns(self) -> int:
         return 1_000_000_000 // self.hz
+
+    def describe(self) -> str:
+        return f"python ({self.why})" if self.why else "python"
 
     # -- the sampling thread ------------------------------------------------------------------
     def _run(self, wake: Any) -> None:
@@ -308,7 +315,8 @@ class Window:
     def _profiles(self, acc: dict, start: int, end: int) -> tuple[Profile, Profile]:
         stats = self._sampler.stats()
         period = self._sampler.period_ns
-        comment = (f"sampling at {stats.effective_hz:.1f} Hz (nominal {self._sampler.hz} Hz)",)
+        comment = (f"sampling at {stats.effective_hz:.1f} Hz (nominal {self._sampler.hz} Hz)",
+                   f"sampler: {self._sampler.describe()}")
         cpu, wall = [], []
         for (stack, labels), (n_cpu, cpu_ns, n_wall, wall_ns) in sorted(_merge(acc).items(),
                                                                         key=_order):

@@ -1,0 +1,1086 @@
+/* The native stack sampler: a pthread (no Python code in its loop) that wakes on a clock, takes
+ * the GIL for one tick, reads every thread's interpreter frames and CPU clock into bounded C
+ * tables, and gives the GIL back. Between taking and releasing the GIL nothing is allocated,
+ * freed or called, so no garbage collection and no GIL hand-off can happen mid-walk. Code
+ * objects and tasks that the tables point at are kept alive by a reference taken there;
+ * Python drops them when it drains the tables (drain, frames, compact), where names, files and
+ * lines are resolved once per (code, offset).
+ *
+ * CPU time: each thread's CPU-clock delta since its previous read. A thread whose innermost frame
+ * and offset did not move is read less often (its total stays exact: the delta lands on the
+ * stack it sat in). CPU burnt before a thread blocked is charged to where it burnt: a delta read
+ * just after the stack changed waits one read, and goes to the earlier stack if the thread then
+ * proves idle at the new one (a wait).
+ */
+#define PY_SSIZE_T_CLEAN
+#define Py_BUILD_CORE_MODULE 1
+#include <Python.h>
+#if PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_frame.h"
+#else
+#include <frameobject.h>
+#endif
+#include "internal/pycore_runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tables.h"
+#include "walk.h"
+
+#define NAME_CAP 64
+#define MAX_THREADS 4096
+#define MAX_COUNTERS 16384
+#define MAX_STACKS 32768
+#define MAX_FRAMES (1u << 19)
+#define MAX_CODES 16384
+#define MAX_DEPTH_CAP 512
+#define RING_CAP (1u << 16)
+#define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
+#define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
+#define IDLE_SHARE 20       /* "idle since": under 1/20 of the interval on CPU */
+#define BUDGET_TICKS 8
+#define INTERNAL_PREFIX "duragraph-pprof"
+
+typedef struct {
+    PyObject *code;
+    int lasti;
+} dg_site;
+
+typedef struct {
+    uint64_t hash;
+    uint32_t start;
+    uint32_t depth;
+} dg_stack;
+
+typedef struct {
+    PyObject *code;    /* strong */
+    PyObject *globals; /* strong, may be NULL */
+} dg_code;
+
+typedef struct {
+    uint64_t serial;
+    uint32_t stack;
+    PyObject *task; /* strong, may be NULL */
+    unsigned long ident;
+    char name[NAME_CAP];
+    int64_t cpu_n, cpu_ns, wall_n, wall_ns;
+} dg_counter;
+
+typedef struct {
+    int64_t time_ns;
+    unsigned long ident;
+    char name[NAME_CAP];
+    uint32_t stack;
+    PyObject *task; /* strong, may be NULL */
+    int64_t cpu_ns, wall_ns;
+} dg_tick_record;
+
+typedef struct {
+    unsigned long ident; /* 0: a free record */
+    uint64_t serial;
+    uint64_t seen;
+    int internal, resolved;
+    int has_clock;
+    clockid_t clock;
+    char name[NAME_CAP];
+    /* the innermost frame at the last walk, and the stack it gave */
+    const void *top, *top_code;
+    int top_lasti, walked;
+    uint32_t stack;
+    /* the CPU clock */
+    int64_t cpu_last;
+    int cpu_valid;
+    uint32_t clock_every;
+    uint64_t clock_due;
+    /* the key at the last clock read, and a delta waiting for the next read */
+    int last_valid;
+    uint32_t last_stack;
+    PyObject *last_task;
+    int64_t pend_cpu;
+    uint32_t pend_prev_stack, pend_cur_stack;
+    PyObject *pend_prev_task, *pend_cur_task;
+} dg_thread;
+
+typedef struct {
+    PyObject_HEAD
+    /* configuration */
+    int hz, max_depth;
+    double budget;
+    PyObject *active;  /* threading._active: ident -> Thread */
+    PyObject *current; /* asyncio's _current_tasks: loop -> task, or NULL */
+    PyObject *name_key, *native_id_key, *thread_id_key;
+    /* the thread */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running, stopping;
+    PyThreadState *own;
+    PyInterpreterState *interp;
+    int64_t interval_ns;
+    double recent[BUDGET_TICKS];
+    int nrecent, irecent;
+    /* tables */
+    dg_thread *threads;
+    dg_index thread_ix;
+    int nthreads;
+    uint64_t next_serial, tick_no, names_due;
+    int unresolved;
+    dg_counter *counters;
+    dg_index counter_ix;
+    uint32_t ncounters;
+    dg_stack *stacks;
+    dg_index stack_ix;
+    uint32_t nstacks; /* ids are 1..nstacks; 0 is "no room left" */
+    dg_site *sites;
+    uint32_t nsites;
+    dg_code *codes;
+    dg_index code_ix;
+    uint32_t ncodes;
+    uint64_t generation;
+    dg_tick_record *ring;
+    uint32_t nring;
+    dg_frame walk_buf[MAX_DEPTH_CAP];
+    struct {
+        int thread;
+        PyThreadState *ts;
+    } pairs[MAX_THREADS];
+    /* counts */
+    uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns;
+} Sampler;
+
+static int running_samplers = 0; /* live sampler threads in this process (GIL-guarded) */
+
+/* -- clocks ----------------------------------------------------------------------------------*/
+static int64_t clock_ns(clockid_t clock)
+{
+    struct timespec t;
+    if (clock_gettime(clock, &t) != 0)
+        return -1;
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static clockid_t thread_clock(long native_id)
+{ /* the kernel's encoding of a thread's CPU clock, as pthread_getcpuclockid gives it */
+    return (clockid_t)(((~(unsigned long)native_id) << 3) | 6);
+}
+
+static int dg_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+/* -- the runtime's thread-list lock, tried and never waited for ------------------------------ */
+static int head_trylock(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyMutex_LockFast(&_PyRuntime.interpreters.mutex._bits);
+#else
+    return PyThread_acquire_lock(_PyRuntime.interpreters.mutex, NOWAIT_LOCK) == PY_LOCK_ACQUIRED;
+#endif
+}
+
+static void head_unlock(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyMutex_Unlock(&_PyRuntime.interpreters.mutex);
+#else
+    PyThread_release_lock(_PyRuntime.interpreters.mutex);
+#endif
+}
+
+/* -- reading plain attributes without running code ------------------------------------------- */
+/* A new reference to obj.name when it is a plain instance attribute; NULL otherwise, with no
+ * error set. Refuses anything that could run Python code: a custom getattr, a class attribute or
+ * descriptor of that name. */
+static PyObject *plain_attr(PyObject *obj, PyObject *name)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp->tp_getattro != PyObject_GenericGetAttr || _PyType_Lookup(tp, name) != NULL)
+        return NULL;
+    PyObject *value = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyObject_GetOptionalAttr(obj, name, &value) < 0)
+#else
+    if (_PyObject_LookupAttr(obj, name, &value) < 0)
+#endif
+    {
+        PyErr_Clear(); /* not reached for a plain attribute: a missing one sets no error */
+        return NULL;
+    }
+    return value;
+}
+
+/* UTF-8 of a str into buf (NUL-terminated, cut at a character boundary), with no allocation. */
+static void copy_name(PyObject *s, char *buf)
+{
+    buf[0] = 0;
+    if (!PyUnicode_Check(s) || !PyUnicode_IS_READY(s))
+        return;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    size_t o = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        char tmp[4];
+        size_t k;
+        if (c < 0x80) {
+            tmp[0] = (char)c;
+            k = 1;
+        } else if (c < 0x800) {
+            tmp[0] = (char)(0xC0 | (c >> 6));
+            tmp[1] = (char)(0x80 | (c & 0x3F));
+            k = 2;
+        } else if (c < 0x10000) {
+            tmp[0] = (char)(0xE0 | (c >> 12));
+            tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+            tmp[2] = (char)(0x80 | (c & 0x3F));
+            k = 3;
+        } else {
+            tmp[0] = (char)(0xF0 | (c >> 18));
+            tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+            tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+            tmp[3] = (char)(0x80 | (c & 0x3F));
+            k = 4;
+        }
+        if (o + k >= NAME_CAP)
+            break;
+        memcpy(buf + o, tmp, k);
+        o += k;
+    }
+    buf[o] = 0;
+}
+
+/* -- thread records --------------------------------------------------------------------------- */
+static dg_thread *thread_find(Sampler *s, unsigned long ident)
+{
+    uint32_t slot;
+    DG_PROBE(&s->thread_ix, dg_mix(ident), s->threads[e].ident == ident, slot);
+    int32_t e = s->thread_ix.slots[slot];
+    return e < 0 ? NULL : &s->threads[e];
+}
+
+static dg_thread *thread_add(Sampler *s, unsigned long ident, PyThreadState *ts)
+{
+    if (s->nthreads >= MAX_THREADS)
+        return NULL;
+    uint32_t slot;
+    DG_PROBE(&s->thread_ix, dg_mix(ident), s->threads[e].ident == ident, slot);
+    dg_thread *r = &s->threads[s->nthreads];
+    memset(r, 0, sizeof(*r));
+    r->ident = ident;
+    r->serial = ++s->next_serial;
+    r->clock_every = 1;
+#if PY_VERSION_HEX >= 0x030B0000
+    if (ts->native_thread_id) {
+        r->clock = thread_clock((long)ts->native_thread_id);
+        r->has_clock = 1;
+    }
+#else
+    (void)ts; /* 3.10 keeps no native id: it comes from the Thread object */
+#endif
+    s->thread_ix.slots[slot] = s->nthreads++;
+    s->unresolved++;
+    return r;
+}
+
+static void thread_reindex(Sampler *s)
+{
+    dg_index_clear(&s->thread_ix);
+    for (int i = 0; i < s->nthreads; i++) {
+        uint32_t slot;
+        DG_PROBE(&s->thread_ix, dg_mix(s->threads[i].ident), 0, slot);
+        s->thread_ix.slots[slot] = i;
+    }
+}
+
+/* Names (and on 3.10 native ids) from threading's table: one pass, for every record. */
+static void thread_names(Sampler *s, int all)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *thread;
+    if (s->active == NULL || !PyDict_Check(s->active))
+        return;
+    while (PyDict_Next(s->active, &pos, &key, &thread)) {
+        if (!PyLong_CheckExact(key))
+            continue;
+        dg_thread *r = thread_find(s, PyLong_AsUnsignedLongMask(key));
+        if (r == NULL || (r->resolved && !all))
+            continue;
+        PyObject *name = plain_attr(thread, s->name_key);
+        if (name != NULL) {
+            copy_name(name, r->name);
+            Py_DECREF(name); /* the Thread still holds it: no object is freed */
+            r->internal = strncmp(r->name, INTERNAL_PREFIX, sizeof(INTERNAL_PREFIX) - 1) == 0;
+        }
+#if PY_VERSION_HEX < 0x030B0000
+        if (!r->has_clock) {
+            PyObject *nid = plain_attr(thread, s->native_id_key);
+            if (nid != NULL) {
+                if (PyLong_CheckExact(nid)) {
+                    long v = (long)PyLong_AsUnsignedLongMask(nid);
+                    if (v > 0) {
+                        r->clock = thread_clock(v);
+                        r->has_clock = 1;
+                    }
+                }
+                Py_DECREF(nid);
+            }
+        }
+#endif
+        if (!r->resolved) {
+            r->resolved = 1;
+            s->unresolved--;
+        }
+    }
+}
+
+/* -- stacks and code objects ------------------------------------------------------------------ */
+static int same_sites(Sampler *s, const dg_stack *st, const dg_frame *f);
+
+static int code_keep(Sampler *s, PyObject *code, PyObject *globals)
+{
+    uint32_t slot;
+    DG_PROBE(&s->code_ix, dg_mix((uintptr_t)code), s->codes[e].code == code, slot);
+    if (s->code_ix.slots[slot] >= 0)
+        return 0;
+    if (s->ncodes >= MAX_CODES)
+        return -1;
+    Py_INCREF(code); /* a reference keeps the address from naming another code object */
+    Py_XINCREF(globals);
+    s->codes[s->ncodes].code = code;
+    s->codes[s->ncodes].globals = globals;
+    s->code_ix.slots[slot] = (int32_t)s->ncodes++;
+    return 0;
+}
+
+static uint32_t stack_intern(Sampler *s, const dg_frame *f, int n)
+{
+    uint64_t h = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        h = dg_mix(h ^ (uintptr_t)f[i].code ^ ((uint64_t)(uint32_t)f[i].lasti << 40));
+    uint32_t slot;
+#define SAME_STACK                                                                                \
+    (s->stacks[e].hash == h && s->stacks[e].depth == (uint32_t)n && same_sites(s, &s->stacks[e], f))
+    DG_PROBE(&s->stack_ix, h, SAME_STACK, slot);
+#undef SAME_STACK
+    int32_t e = s->stack_ix.slots[slot];
+    if (e >= 0)
+        return (uint32_t)e + 1;
+    if (s->nstacks >= MAX_STACKS || s->nsites + (uint32_t)n > MAX_FRAMES)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (code_keep(s, f[i].code, f[i].globals) < 0)
+            return 0;
+    dg_stack *st = &s->stacks[s->nstacks];
+    st->hash = h;
+    st->start = s->nsites;
+    st->depth = (uint32_t)n;
+    for (int i = 0; i < n; i++) {
+        s->sites[s->nsites + i].code = f[i].code;
+        s->sites[s->nsites + i].lasti = f[i].lasti;
+    }
+    s->nsites += (uint32_t)n;
+    s->stack_ix.slots[slot] = (int32_t)s->nstacks;
+    return ++s->nstacks;
+}
+
+static int same_sites(Sampler *s, const dg_stack *st, const dg_frame *f)
+{
+    const dg_site *a = &s->sites[st->start];
+    for (uint32_t i = 0; i < st->depth; i++)
+        if (a[i].code != f[i].code || a[i].lasti != f[i].lasti)
+            return 0;
+    return 1;
+}
+
+/* -- counters --------------------------------------------------------------------------------- */
+static dg_counter *counter(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task)
+{
+    uint64_t h = dg_mix(r->serial ^ dg_mix(((uint64_t)stack << 32) ^ (uintptr_t)task));
+    uint32_t slot;
+#define SAME_KEY                                                                                  \
+    (s->counters[e].serial == r->serial && s->counters[e].stack == stack &&                       \
+     s->counters[e].task == task)
+    DG_PROBE(&s->counter_ix, h, SAME_KEY, slot);
+#undef SAME_KEY
+    int32_t e = s->counter_ix.slots[slot];
+    if (e >= 0)
+        return &s->counters[e];
+    if (s->ncounters >= MAX_COUNTERS) {
+        s->lost++;
+        return NULL;
+    }
+    dg_counter *c = &s->counters[s->ncounters];
+    memset(c, 0, sizeof(*c));
+    c->serial = r->serial;
+    c->stack = stack;
+    c->task = task;
+    Py_XINCREF(task); /* the counter holds the task until Python drains it */
+    c->ident = r->ident;
+    memcpy(c->name, r->name, NAME_CAP);
+    s->counter_ix.slots[slot] = (int32_t)s->ncounters++;
+    return c;
+}
+
+static void charge(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task, int64_t cpu)
+{
+    dg_counter *c = counter(s, r, stack, task);
+    if (c != NULL) {
+        c->cpu_n++;
+        c->cpu_ns += cpu;
+    }
+}
+
+static void flush_pending(Sampler *s, dg_thread *r)
+{
+    if (r->pend_cpu > 0)
+        charge(s, r, r->pend_cur_stack, r->pend_cur_task, r->pend_cpu);
+    r->pend_cpu = 0;
+    r->last_valid = 0;
+}
+
+/* A clock read of `cpu` ns since the previous one, with the thread now at (stack, task). */
+static void attribute(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task, int64_t cpu,
+                      int64_t wall_ns)
+{
+    int same = r->last_valid && r->last_stack == stack && r->last_task == task;
+    if (r->pend_cpu > 0) {
+        if (same && cpu * IDLE_SHARE < wall_ns) /* it has sat idle where it went: a wait */
+            charge(s, r, r->pend_prev_stack, r->pend_prev_task, r->pend_cpu);
+        else
+            charge(s, r, r->pend_cur_stack, r->pend_cur_task, r->pend_cpu);
+        r->pend_cpu = 0;
+    }
+    if (cpu > 0) {
+        if (r->last_valid && !same) { /* moved since the last read: decide at the next one */
+            r->pend_cpu = cpu;
+            r->pend_prev_stack = r->last_stack;
+            r->pend_prev_task = r->last_task;
+            r->pend_cur_stack = stack;
+            r->pend_cur_task = task;
+        } else {
+            charge(s, r, stack, task, cpu);
+        }
+    }
+    r->last_valid = 1;
+    r->last_stack = stack;
+    r->last_task = task;
+}
+
+/* -- asyncio: the task running on each thread's loop ----------------------------------------- */
+#define MAX_LOOPS 64
+typedef struct {
+    unsigned long ident;
+    PyObject *task;
+} dg_running;
+
+static int running_tasks(Sampler *s, dg_running *out)
+{
+    int n = 0;
+    Py_ssize_t pos = 0;
+    PyObject *loop, *task;
+    if (s->current == NULL || !PyDict_Check(s->current))
+        return 0;
+    while (n < MAX_LOOPS && PyDict_Next(s->current, &pos, &loop, &task)) {
+        if (task == Py_None)
+            continue;
+        PyObject *tid = plain_attr(loop, s->thread_id_key);
+        if (tid == NULL)
+            continue;
+        if (PyLong_CheckExact(tid)) {
+            out[n].ident = PyLong_AsUnsignedLongMask(tid);
+            out[n].task = task;
+            n++;
+        }
+        Py_DECREF(tid); /* the loop still holds it */
+    }
+    return n;
+}
+
+/* -- one tick --------------------------------------------------------------------------------- */
+static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject *task,
+                          int64_t wall_ns, int64_t time_ns)
+{
+    dg_iframe *top = dg_top(ts);
+    PyObject *code = dg_code_of(top);
+    int lasti = dg_lasti(top);
+    int moved = !r->walked || (const void *)top != r->top || (const void *)code != r->top_code ||
+                lasti != r->top_lasti;
+    int64_t cpu = -1;
+    if (r->has_clock && (moved || s->tick_no >= r->clock_due)) {
+        int64_t now = clock_ns(r->clock);
+        if (now < 0) {
+            r->has_clock = 0; /* exited since the list was read */
+        } else {
+            cpu = r->cpu_valid && now > r->cpu_last ? now - r->cpu_last : 0;
+            r->cpu_last = now;
+            r->cpu_valid = 1;
+            if (cpu > 0)
+                moved = 1; /* it ran: the same innermost frame may hide a changed stack */
+            r->clock_every = cpu == 0 && !moved ? (r->clock_every * 2 > CLOCK_EVERY_MAX
+                                                       ? CLOCK_EVERY_MAX
+                                                       : r->clock_every * 2)
+                                                : 1;
+            r->clock_due = s->tick_no + r->clock_every;
+        }
+    }
+    if (moved) {
+        int n = dg_walk(ts, s->walk_buf, s->max_depth);
+        r->stack = stack_intern(s, s->walk_buf, n);
+        r->top = top;
+        r->top_code = code;
+        r->top_lasti = lasti;
+        r->walked = 1;
+    }
+    dg_counter *c = counter(s, r, r->stack, task);
+    if (c != NULL) {
+        c->wall_n++;
+        c->wall_ns += wall_ns;
+    }
+    if (cpu >= 0)
+        attribute(s, r, r->stack, task, cpu, wall_ns);
+    if (s->ring != NULL) {
+        if (s->nring < RING_CAP) {
+            dg_tick_record *t = &s->ring[s->nring++];
+            t->time_ns = time_ns;
+            t->ident = r->ident;
+            memcpy(t->name, r->name, NAME_CAP);
+            t->stack = r->stack;
+            t->task = task;
+            Py_XINCREF(task);
+            t->cpu_ns = cpu > 0 ? cpu : 0;
+            t->wall_ns = wall_ns;
+        } else {
+            s->ring_lost++;
+        }
+    }
+    s->samples++;
+}
+
+static void tick(Sampler *s, int64_t wall_ns)
+{
+    dg_running running[MAX_LOOPS];
+    int nrunning = running_tasks(s, running);
+    int64_t time_ns = clock_ns(CLOCK_REALTIME);
+    if (!head_trylock()) { /* a thread is being created or deleted right now: try next tick */
+        s->head_busy++;
+        s->dropped++;
+        return;
+    }
+    uint64_t now = ++s->tick_no;
+    /* first every thread's record, so that a new thread is named before its first sample */
+    int npairs = 0, added = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
+         ts = PyThreadState_Next(ts)) {
+        if (ts == s->own || ts->thread_id == 0 || dg_top(ts) == NULL)
+            continue;
+        dg_thread *r = thread_find(s, ts->thread_id);
+        if (r == NULL) {
+            if ((r = thread_add(s, ts->thread_id, ts)) == NULL) {
+                s->threads_over++;
+                continue;
+            }
+            added = 1;
+        }
+        r->seen = now;
+        s->pairs[npairs].thread = (int)(r - s->threads);
+        s->pairs[npairs++].ts = ts;
+    }
+    if (now >= s->names_due) {
+        thread_names(s, 1);
+        s->names_due = now + NAMES_EVERY;
+    } else if (s->unresolved > 0 && (added || (now & 7) == 0)) {
+        thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
+    }
+    for (int i = 0; i < npairs; i++) {
+        dg_thread *r = &s->threads[s->pairs[i].thread];
+        if (r->internal)
+            continue;
+        PyObject *task = NULL;
+        for (int j = 0; j < nrunning; j++)
+            if (running[j].ident == r->ident)
+                task = running[j].task;
+        sample_thread(s, r, s->pairs[i].ts, task, wall_ns, time_ns);
+    }
+    head_unlock();
+    /* threads that ended: their last delta goes where it was seen */
+    int kept = 0;
+    for (int i = 0; i < s->nthreads; i++) {
+        dg_thread *r = &s->threads[i];
+        if (r->seen == now) {
+            if (kept != i)
+                s->threads[kept] = *r;
+            kept++;
+        } else {
+            flush_pending(s, r);
+            if (!r->resolved)
+                s->unresolved--;
+        }
+    }
+    if (kept != s->nthreads) {
+        s->nthreads = kept;
+        thread_reindex(s);
+    }
+    s->ticks++;
+}
+
+/* Stretch the interval so that the thread's own CPU stays within its budget (a share of a core):
+ * the mean of the last ticks, aiming a tenth under the cap. */
+static void account(Sampler *s, int64_t cost_ns)
+{
+    s->cpu_ns += (uint64_t)(cost_ns > 0 ? cost_ns : 0);
+    s->recent[s->irecent] = (double)cost_ns;
+    s->irecent = (s->irecent + 1) % BUDGET_TICKS;
+    if (s->nrecent < BUDGET_TICKS)
+        s->nrecent++;
+    double mean = 0;
+    for (int i = 0; i < s->nrecent; i++)
+        mean += s->recent[i];
+    mean /= s->nrecent;
+    double floor_ns = 1e9 / s->hz;
+    double want = mean / (0.9 * s->budget);
+    s->interval_ns = (int64_t)(want > floor_ns ? want : floor_ns);
+}
+
+static void *run(void *arg)
+{
+    Sampler *s = arg;
+    PyThreadState *ts = PyThreadState_New(s->interp);
+    if (ts == NULL)
+        return NULL;
+    PyEval_RestoreThread(ts);
+    s->own = ts;
+    int64_t last = clock_ns(CLOCK_MONOTONIC), deadline = last;
+    int64_t spent = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    PyEval_SaveThread();
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        deadline += s->interval_ns;
+        struct timespec at = {deadline / 1000000000LL, deadline % 1000000000LL};
+        while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &at) != ETIMEDOUT)
+            ;
+        if (s->stopping || dg_finalizing())
+            break;
+        pthread_mutex_unlock(&s->mu);
+        PyEval_RestoreThread(ts);
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        if (now - deadline > s->interval_ns) { /* fell behind: skip the missed ticks */
+            s->dropped += (uint64_t)((now - deadline) / s->interval_ns);
+            deadline = now;
+        }
+        tick(s, now - last);
+        last = now;
+        /* the thread's whole CPU since the last tick: waking up and waiting cost too */
+        int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        account(s, cpu - spent);
+        spent = cpu;
+        PyEval_SaveThread();
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!dg_finalizing()) {
+        PyEval_RestoreThread(ts);
+        s->own = NULL;
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    return NULL;
+}
+
+/* -- the Python type -------------------------------------------------------------------------- */
+static int alloc_tables(Sampler *s)
+{
+    s->threads = calloc(MAX_THREADS, sizeof(dg_thread));
+    s->counters = calloc(MAX_COUNTERS, sizeof(dg_counter));
+    s->stacks = calloc(MAX_STACKS, sizeof(dg_stack));
+    s->sites = calloc(MAX_FRAMES, sizeof(dg_site));
+    s->codes = calloc(MAX_CODES, sizeof(dg_code));
+    if (!s->threads || !s->counters || !s->stacks || !s->sites || !s->codes ||
+        dg_index_init(&s->thread_ix, MAX_THREADS) || dg_index_init(&s->counter_ix, MAX_COUNTERS) ||
+        dg_index_init(&s->stack_ix, MAX_STACKS) || dg_index_init(&s->code_ix, MAX_CODES))
+        return -1;
+    return 0;
+}
+
+static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
+{
+    static char *kw[] = {"hz", "budget", "active", "current_tasks", "max_depth", NULL};
+    int hz, max_depth = 128;
+    double budget;
+    PyObject *active, *current = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "idO|Oi", kw, &hz, &budget, &active, &current,
+                                     &max_depth))
+        return -1;
+    if (hz < 1 || hz > 10000 || budget <= 0 || max_depth < 1 || max_depth > MAX_DEPTH_CAP) {
+        PyErr_SetString(PyExc_ValueError, "hz, budget or max_depth out of range");
+        return -1;
+    }
+    if (s->threads != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a native Sampler is initialised once");
+        return -1;
+    }
+    s->hz = hz;
+    s->budget = budget;
+    s->max_depth = max_depth;
+    s->interval_ns = 1000000000LL / hz;
+    Py_INCREF(active);
+    s->active = active;
+    if (current != Py_None) {
+        Py_INCREF(current);
+        s->current = current;
+    }
+    s->name_key = PyUnicode_InternFromString("_name");
+    s->native_id_key = PyUnicode_InternFromString("_native_id");
+    s->thread_id_key = PyUnicode_InternFromString("_thread_id");
+    if (!s->name_key || !s->native_id_key || !s->thread_id_key)
+        return -1;
+    if (alloc_tables(s) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    s->interp = PyInterpreterState_Main();
+    return 0;
+}
+
+static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    if (s->running)
+        Py_RETURN_FALSE;
+    if (PyThreadState_Get()->interp != s->interp) {
+        PyErr_SetString(PyExc_RuntimeError, "the native sampler runs in the main interpreter only");
+        return NULL;
+    }
+    s->stopping = 0;
+    s->nrecent = s->irecent = 0;
+    s->interval_ns = 1000000000LL / s->hz;
+    sigset_t all, old;
+    sigfillset(&all); /* signals belong to Python's main thread, never to the sampler */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&s->thread, NULL, run, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    s->running = 1;
+    running_samplers++;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Sampler_stop(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    if (!s->running)
+        Py_RETURN_FALSE;
+    s->running = 0; /* a second stop() returns at once */
+    running_samplers--;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_t thread = s->thread;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_TRUE;
+}
+
+/* Flush what waits for a next read, and hand every counter to Python. */
+static PyObject *Sampler_drain(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    for (int i = 0; i < s->nthreads; i++)
+        flush_pending(s, &s->threads[i]);
+    uint32_t n = s->ncounters;
+    dg_counter *copy = NULL;
+    if (n > 0) {
+        copy = malloc(sizeof(dg_counter) * n);
+        if (copy == NULL)
+            return PyErr_NoMemory();
+        memcpy(copy, s->counters, sizeof(dg_counter) * n); /* the task references move along */
+        s->ncounters = 0;
+        dg_index_clear(&s->counter_ix);
+    }
+    /* From here on a tick may run (an allocation can collect garbage and let go of the GIL):
+     * it fills the emptied table while this builds objects from the copy. */
+    PyObject *out = PyList_New(n);
+    for (uint32_t i = 0; out != NULL && i < n; i++) {
+        dg_counter *c = &copy[i];
+        PyObject *item = Py_BuildValue(
+            "(kNIOLLLL)", c->ident, PyUnicode_DecodeUTF8(c->name, strlen(c->name), "replace"),
+            c->stack, c->task != NULL ? c->task : Py_None, (long long)c->cpu_n,
+            (long long)c->cpu_ns, (long long)c->wall_n, (long long)c->wall_ns);
+        if (item == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, item);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        Py_XDECREF(copy[i].task);
+    free(copy);
+    if (out == NULL)
+        return NULL;
+    return Py_BuildValue("(KN)", (unsigned long long)s->generation, out);
+}
+
+/* The stack `id` of `generation`, innermost first, as (code, globals, line) tuples; None if the
+ * tables were emptied since. */
+static PyObject *Sampler_frames(Sampler *s, PyObject *args)
+{
+    unsigned long long generation;
+    unsigned int id;
+    if (!PyArg_ParseTuple(args, "KI", &generation, &id))
+        return NULL;
+    if (generation != s->generation || id == 0 || id > s->nstacks)
+        Py_RETURN_NONE;
+    dg_stack st = s->stacks[id - 1]; /* entries never move within a generation */
+    PyObject *out = PyTuple_New(st.depth);
+    for (uint32_t i = 0; out != NULL && i < st.depth; i++) {
+        if (generation != s->generation) { /* emptied while this allocated */
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
+        dg_site site = s->sites[st.start + i];
+        uint32_t slot;
+        DG_PROBE(&s->code_ix, dg_mix((uintptr_t)site.code), s->codes[e].code == site.code, slot);
+        int32_t e = s->code_ix.slots[slot];
+        PyObject *globals = e >= 0 && s->codes[e].globals ? s->codes[e].globals : Py_None;
+        int line = PyCode_Addr2Line((PyCodeObject *)site.code, site.lasti * (int)sizeof(_Py_CODEUNIT));
+        PyObject *item = Py_BuildValue("(OOi)", site.code, globals, line);
+        if (item == NULL)
+            Py_CLEAR(out);
+        else
+            PyTuple_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+/* Empty the stack and code tables (when they are filling up, after a drain): the next ticks walk
+ * every thread anew. Counters taken since the drain are dropped with them, and counted. */
+static PyObject *Sampler_compact(Sampler *s, PyObject *args)
+{
+    int force = 0;
+    if (!PyArg_ParseTuple(args, "|p", &force))
+        return NULL;
+    if (!force && s->nstacks < MAX_STACKS * 3 / 4 && s->nsites < MAX_FRAMES / 4 * 3 &&
+        s->ncodes < MAX_CODES * 3 / 4)
+        Py_RETURN_FALSE;
+    uint32_t ncodes = s->ncodes, ncounters = s->ncounters;
+    PyObject **refs = malloc(sizeof(PyObject *) * (2 * ncodes + ncounters + 1));
+    if (refs == NULL)
+        return PyErr_NoMemory();
+    size_t k = 0;
+    for (uint32_t i = 0; i < ncodes; i++) {
+        refs[k++] = s->codes[i].code;
+        refs[k++] = s->codes[i].globals;
+    }
+    for (uint32_t i = 0; i < ncounters; i++) {
+        refs[k++] = s->counters[i].task;
+        s->lost += (uint64_t)s->counters[i].wall_n;
+    }
+    s->ncodes = s->nstacks = s->nsites = s->ncounters = 0;
+    dg_index_clear(&s->code_ix);
+    dg_index_clear(&s->stack_ix);
+    dg_index_clear(&s->counter_ix);
+    for (int i = 0; i < s->nthreads; i++) {
+        s->threads[i].walked = 0;
+        s->threads[i].pend_cpu = 0;
+        s->threads[i].last_valid = 0;
+    }
+    s->generation++;
+    for (size_t i = 0; i < k; i++) /* last: a finaliser may run Python, and a tick with it */
+        Py_XDECREF(refs[i]);
+    free(refs);
+    Py_RETURN_TRUE;
+}
+
+static void ring_release(dg_tick_record *ring, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        Py_XDECREF(ring[i].task);
+}
+
+/* Keep every thread sample of every tick (for a trace), or stop keeping them. */
+static PyObject *Sampler_keep_ticks(Sampler *s, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    if (on && s->ring == NULL) {
+        s->ring = calloc(RING_CAP, sizeof(dg_tick_record));
+        if (s->ring == NULL)
+            return PyErr_NoMemory();
+        s->nring = 0;
+    } else if (!on && s->ring != NULL) {
+        dg_tick_record *ring = s->ring;
+        uint32_t n = s->nring;
+        s->ring = NULL;
+        s->nring = 0;
+        ring_release(ring, n);
+        free(ring);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The kept thread samples since the last call: (generation, [(time_ns, ident, name, stack, task,
+ * cpu_ns, wall_ns)]). */
+static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    uint32_t n = s->ring != NULL ? s->nring : 0;
+    dg_tick_record *copy = NULL;
+    if (n > 0) {
+        copy = malloc(sizeof(dg_tick_record) * n);
+        if (copy == NULL)
+            return PyErr_NoMemory();
+        memcpy(copy, s->ring, sizeof(dg_tick_record) * n);
+        s->nring = 0;
+    }
+    PyObject *out = PyList_New(n);
+    for (uint32_t i = 0; out != NULL && i < n; i++) {
+        dg_tick_record *t = &copy[i];
+        PyObject *item = Py_BuildValue(
+            "(LkNIOLL)", (long long)t->time_ns, t->ident,
+            PyUnicode_DecodeUTF8(t->name, strlen(t->name), "replace"), t->stack,
+            t->task != NULL ? t->task : Py_None, (long long)t->cpu_ns, (long long)t->wall_ns);
+        if (item == NULL)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, item);
+    }
+    ring_release(copy, n);
+    free(copy);
+    if (out == NULL)
+        return NULL;
+    return Py_BuildValue("(KN)", (unsigned long long)s->generation, out);
+}
+
+static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
+        (unsigned long long)s->samples, "ticks", (unsigned long long)s->ticks, "dropped",
+        (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
+        (unsigned long long)s->head_busy, "threads_over", (unsigned long long)s->threads_over,
+        "ring_lost", (unsigned long long)s->ring_lost, "effective_hz", 1e9 / (double)s->interval_ns,
+        "stacks", s->nstacks, "codes", s->ncodes, "counters", s->ncounters, "threads",
+        s->nthreads, "running", running_samplers);
+}
+
+/* After fork: the sampler thread did not come along, and its locks may be held forever. */
+static PyObject *Sampler_forget_in_child(Sampler *s, PyObject *Py_UNUSED(ignored))
+{
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (s->running)
+        running_samplers = 0;
+    s->running = s->stopping = 0;
+    s->own = NULL; /* freed with the parent's other thread states */
+    s->nthreads = 0;
+    s->unresolved = 0;
+    dg_index_clear(&s->thread_ix);
+    PyObject *r = Sampler_drain(s, NULL); /* the parent's samples are not the child's */
+    Py_XDECREF(r);
+    if (r == NULL)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static void Sampler_dealloc(Sampler *s)
+{
+    if (s->running) {
+        PyObject *r = Sampler_stop(s, NULL);
+        Py_XDECREF(r);
+    }
+    if (s->threads != NULL) {
+        PyObject *r = Sampler_keep_ticks(s, Py_False);
+        Py_XDECREF(r);
+        for (uint32_t i = 0; i < s->ncounters; i++)
+            Py_XDECREF(s->counters[i].task);
+        for (uint32_t i = 0; i < s->ncodes; i++) {
+            Py_XDECREF(s->codes[i].code);
+            Py_XDECREF(s->codes[i].globals);
+        }
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+    }
+    free(s->threads);
+    free(s->counters);
+    free(s->stacks);
+    free(s->sites);
+    free(s->codes);
+    dg_index_free(&s->thread_ix);
+    dg_index_free(&s->counter_ix);
+    dg_index_free(&s->stack_ix);
+    dg_index_free(&s->code_ix);
+    Py_XDECREF(s->active);
+    Py_XDECREF(s->current);
+    Py_XDECREF(s->name_key);
+    Py_XDECREF(s->native_id_key);
+    Py_XDECREF(s->thread_id_key);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyMethodDef Sampler_methods[] = {
+    {"start", (PyCFunction)Sampler_start, METH_NOARGS, "Start the sampling thread."},
+    {"stop", (PyCFunction)Sampler_stop, METH_NOARGS, "Stop the thread and wait for it."},
+    {"drain", (PyCFunction)Sampler_drain, METH_NOARGS, "(generation, counters) since the last drain."},
+    {"frames", (PyCFunction)Sampler_frames, METH_VARARGS, "frames(generation, stack id)."},
+    {"compact", (PyCFunction)Sampler_compact, METH_VARARGS, "Empty full stack tables."},
+    {"keep_ticks", (PyCFunction)Sampler_keep_ticks, METH_O, "Keep every tick's samples or not."},
+    {"drain_ticks", (PyCFunction)Sampler_drain_ticks, METH_NOARGS, "The kept tick samples."},
+    {"stats", (PyCFunction)Sampler_stats, METH_NOARGS, "Counts, as a dict."},
+    {"forget_in_child", (PyCFunction)Sampler_forget_in_child, METH_NOARGS, "Reset after fork."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SamplerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "duragraph_pprof._native.Sampler",
+    .tp_basicsize = sizeof(Sampler),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Sampler_init,
+    .tp_dealloc = (destructor)Sampler_dealloc,
+    .tp_methods = Sampler_methods,
+    .tp_doc = "The native stack sampler: Sampler(hz, budget, threading._active, "
+              "asyncio.tasks._current_tasks, max_depth=128).",
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_native", "The profiler's native hot paths.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    if (PyType_Ready(&SamplerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&SamplerType);
+    if (PyModule_AddObject(m, "Sampler", (PyObject *)&SamplerType) < 0) {
+        Py_DECREF(&SamplerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
