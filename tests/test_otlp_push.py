@@ -253,7 +253,7 @@ def test_metrics_arrive_and_the_goroutine_count_matches_the_dump(otelcol):
     assert found["duragraph.tracemalloc.memory.peak"][:2] == ("By", "gauge")
     assert found["duragraph.profiler.cpu.time"][:2] == ("s", "sum")
     assert found["duragraph.profiler.samples"][:2] == ("{sample}", "sum")
-    assert found["duragraph.profiler.samples.dropped"][:2] == ("{sample}", "sum")
+    assert found["duragraph.profiler.samples.dropped"][:2] == ("{tick}", "sum")
     assert found["duragraph.goroutine.count"][2]["service.name"] == SERVICE
     gens = {
         a["cpython.gc.generation"] for a, _, _ in metric_points(otelcol, "cpython.gc.collections")

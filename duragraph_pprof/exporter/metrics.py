@@ -23,6 +23,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from ..failures import FailureLog
 from .profiles import read_pem
 from .settings import GRPC, Settings
 
@@ -125,7 +126,7 @@ def build_provider(
     """A MeterProvider with every instrument registered; readers are injected (tests pass an
     InMemoryMetricReader)."""
     provider = MeterProvider(resource=resource, metric_readers=list(readers))
-    meter = provider.get_meter(SCOPE)
+    meter = _GuardedMeter(provider.get_meter(SCOPE))
     _observe = _Observers(source, failures)
     meter.create_observable_up_down_counter(
         "duragraph.goroutine.count",
@@ -162,8 +163,8 @@ def build_provider(
     meter.create_observable_counter(
         "duragraph.profiler.samples.dropped",
         [_observe.sampler_field("dropped")],
-        "{sample}",
-        "Stack samples dropped",
+        "{tick}",
+        "Sampling ticks skipped: the sampler fell behind or its CPU budget stretched the interval",
     )
     meter.create_observable_gauge(
         "duragraph.profiler.sample.rate",
@@ -178,6 +179,33 @@ def build_provider(
         "Push requests not delivered, by signal and error type (queue_full = dropped)",
     )
     return provider
+
+
+class _GuardedMeter:
+    """Registers each callback so that one that raises is logged once per instrument and kind,
+    and that collection skips it (the SDK would log the same traceback every interval)."""
+
+    def __init__(self, meter: Any) -> None:
+        self._meter = meter
+        self._failures = FailureLog("OTLP metrics callback")
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        create = getattr(self._meter, name)
+
+        def register(instrument: str, callbacks: Sequence[Callable], *args: Any) -> Any:
+            return create(instrument, [self._guard(instrument, c) for c in callbacks], *args)
+
+        return register
+
+    def _guard(self, instrument: str, callback: Callable) -> Callable:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            try:
+                return list(callback(options))
+            except Exception as exc:  # noqa: BLE001 - a broken reading skips one point
+                self._failures.record(f"{instrument}: {type(exc).__name__}", "", exc)
+                return []
+
+        return observe
 
 
 _GC = (

@@ -7,7 +7,6 @@ Both send already-serialized requests, so the queue can bound itself in bytes.
 from __future__ import annotations
 
 import gzip
-import logging
 import math
 import time
 import zlib
@@ -25,8 +24,6 @@ from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 i
 from ..errors import ConfigError
 from .settings import GRPC, Settings, var
 
-_log = logging.getLogger(__name__)
-
 EXPORT_METHOD = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
 RETRYABLE_GRPC = frozenset(
     {
@@ -43,6 +40,7 @@ RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 # gRPC's reconnect backoff grows to 120 s by default: a collector back after a long outage
 # would wait that long for its first push
 _CHANNEL_OPTIONS = (("grpc.max_reconnect_backoff_ms", 5000),)
+_DETAIL = 300  # characters of a server's error text kept for the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +49,7 @@ class Attempt:
     retryable: bool = False
     retry_after: float | None = None  # the server's hint, seconds
     error: str = ""  # short error.type for the self-metrics: a status name or an exception class
+    detail: str = ""  # what the server or the transport said, for the log
 
 
 class Client(Protocol):
@@ -96,9 +95,9 @@ class GrpcClient:
                 retryable=code in RETRYABLE_GRPC,
                 retry_after=_grpc_retry_after(err),
                 error=code.name,
+                detail=f"{self._settings.endpoint}: {err.details()}"[:_DETAIL],  # type: ignore[attr-defined]
             )
-        _log_partial(response)
-        return Attempt(ok=True)
+        return _partial(response)
 
     def close(self) -> None:
         self._channel.close()
@@ -126,17 +125,19 @@ class HttpClient:
             response = self._session.post(self._settings.endpoint, data=body, timeout=timeout)
         except requests.RequestException as exc:
             # connection refused or reset: worth another try, as the SDK does
-            return Attempt(ok=False, retryable=True, error=type(exc).__name__)
+            return Attempt(ok=False, retryable=True, error=type(exc).__name__,
+                           detail=str(exc)[:_DETAIL])
         with response:
             if 200 <= response.status_code < 300:
                 if response.content:
-                    _log_partial(ExportProfilesServiceResponse.FromString(response.content))
+                    return _partial(ExportProfilesServiceResponse.FromString(response.content))
                 return Attempt(ok=True)
             return Attempt(
                 ok=False,
                 retryable=response.status_code in RETRYABLE_HTTP,
                 retry_after=_http_retry_after(response.headers.get("Retry-After")),
                 error=str(response.status_code),
+                detail=f"{self._settings.endpoint}: {response.text[:_DETAIL]}",
             )
 
     def close(self) -> None:
@@ -155,14 +156,13 @@ def read_pem(settings: Settings, path: str | None) -> bytes | None:
         raise ConfigError(variable, path, exc.strerror or "unreadable", "fix the path") from None
 
 
-def _log_partial(response: ExportProfilesServiceResponse) -> None:
+def _partial(response: ExportProfilesServiceResponse) -> Attempt:
+    """Delivered; a partial rejection is the server's note, for the log."""
     partial = response.partial_success
     if partial.rejected_profiles or partial.error_message:
-        _log.warning(
-            "OTLP profiles partly rejected (%d): %s",
-            partial.rejected_profiles,
-            partial.error_message,
-        )
+        return Attempt(ok=True, detail=f"{partial.rejected_profiles} profiles rejected: "
+                                       f"{partial.error_message[:_DETAIL]}")
+    return Attempt(ok=True)
 
 
 def _grpc_retry_after(err: grpc.RpcError) -> float | None:

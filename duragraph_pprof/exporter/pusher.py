@@ -8,7 +8,6 @@ or absent collector delays nothing but its own requests. Neither thread is the s
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -19,9 +18,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from ..core.own import without_own_frames
 from ..core.snapshot import Profile
 from ..encode.otlp import AttrValue, Scope, encode_profiles
+from ..failures import FailureLog
 from .queue import ExportQueue
 
-_log = logging.getLogger(__name__)
 THREAD_NAME = "duragraph-pprof-push"  # the sampler leaves "duragraph-pprof*" threads out
 
 
@@ -61,6 +60,7 @@ class Pusher:
         self._lock = threading.Lock()
         self._stopped = False
         self._pushes = 0
+        self._failures = FailureLog("OTLP profiles push")
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     def start(self) -> Pusher:
@@ -125,5 +125,5 @@ class Pusher:
             last = self._stopping.wait(self.interval)
             try:
                 self.push_once(self._collect(last))
-            except Exception:  # noqa: BLE001 - the push must never take the application down
-                _log.exception("duragraph-pprof: OTLP profiles push failed")
+            except Exception as exc:  # noqa: BLE001 - the push must never take the app down
+                self._failures.record(type(exc).__name__, "taking or encoding profiles", exc)

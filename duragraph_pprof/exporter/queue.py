@@ -2,6 +2,7 @@
 
 `put` never blocks: when the queue is full (by count or bytes) the oldest request is dropped and
 counted, so a collector that is down or slow costs bounded memory and never stalls the caller.
+Every failure is counted by kind for the self-metrics; the first of each kind is also logged.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import collections
 import threading
 from dataclasses import dataclass
 
+from ..failures import FailureLog
 from .profiles import Client
 from .retry import send_with_retry
 
 QUEUE_FULL = "queue_full"
+ABORTED = "aborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +46,13 @@ class ExportQueue:
         self._busy = False
         self._abort = threading.Event()
         self._sent = 0
-        self._failures: collections.Counter[str] = collections.Counter()
+        self._failures = FailureLog(f"OTLP export ({name})")
+        self._partial = FailureLog(f"OTLP export ({name}), delivered but")  # not failures
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def put(self, body: bytes) -> None:
+        dropped = 0
         with self._cond:
             if self._closing:
                 return
@@ -57,16 +62,18 @@ class ExportQueue:
                 len(self._items) > self._max_items or self._bytes > self._max_bytes
             ):
                 self._bytes -= len(self._items.popleft())
-                self._failures[QUEUE_FULL] += 1
+                dropped += 1
             self._cond.notify()
+        if dropped:
+            self._failures.record(QUEUE_FULL, "the collector takes requests slower than they "
+                                  "come; the oldest queued request was dropped", times=dropped)
 
     def stats(self) -> QueueStats:
         with self._cond:
-            return QueueStats(
-                sent=self._sent,
-                dropped=self._failures[QUEUE_FULL],
-                failures=tuple(sorted(self._failures.items())),
-            )
+            sent = self._sent
+        failures = self._failures.counts()
+        return QueueStats(sent=sent, dropped=failures.get(QUEUE_FULL, 0),
+                          failures=tuple(sorted(failures.items())))
 
     def pending(self) -> tuple[int, int]:
         """(requests, bytes) waiting to be sent."""
@@ -84,7 +91,10 @@ class ExportQueue:
             self._cond.notify()
         self._thread.join(flush_timeout)
         self._abort.set()  # stops retry waits; closing the client cancels a call in flight
-        self._client.close()
+        try:
+            self._client.close()
+        except Exception as exc:  # noqa: BLE001 - stop() must not raise into the application
+            self._failures.record(type(exc).__name__, "closing the exporter", exc)
         self._thread.join(1.0)
 
     def _run(self) -> None:
@@ -99,16 +109,22 @@ class ExportQueue:
                 self._busy = True
             try:
                 attempt = send_with_retry(self._client, body, self._timeout, self._abort)
-                error = "" if attempt.ok else attempt.error or "error"
+                if not attempt.ok:
+                    self._failures.record(attempt.error or "error", attempt.detail)
+                elif attempt.detail:
+                    self._partial.record("partly rejected", attempt.detail)
             except Exception as exc:  # noqa: BLE001 - a broken transport must not kill the sender
-                error = type(exc).__name__
+                self._failures.record(type(exc).__name__, "sending", exc)
+                attempt = None
             with self._cond:
                 self._busy = False
-                if error:
-                    self._failures[error] += 1
-                else:
+                if attempt is not None and attempt.ok:
                     self._sent += 1
-                if self._abort.is_set():
-                    self._failures["aborted"] += len(self._items)
+                left = len(self._items) if self._abort.is_set() else -1
+                if left >= 0:
                     self._items.clear()
-                    return
+            if left > 0:
+                self._failures.record(ABORTED, f"{left} queued requests unsent when the flush "
+                                      "timed out at stop", times=left)
+            if left >= 0:
+                return
