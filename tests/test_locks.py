@@ -187,6 +187,7 @@ def test_no_profile_shows_the_profilers_frames_or_threads_with_every_kind_on():
         assert not ours, (name, ours)
         threads = {labels.get("thread.name", "") for _, _, labels in samples}
         assert not any(t.startswith("duragraph-pprof") for t in threads), (name, threads)
+        assert not any("_serve" in t for t in threads), (name, threads)  # grpc's, once
     wall = _samples(results["wall?seconds=2"])
     # the waiter's time sits at its own `with self.lock:`, not under a wrapper frame
     assert any("test_locks._Contenders._wait_lock" in functions and labels["thread.name"] ==
