@@ -85,9 +85,10 @@ class Front:
     def forget_in_child(self) -> None:
         """After fork: drop the child's copies without touching the parent's registrations."""
         self._selector.close()
-        for sock in self._waiting:
-            sock.close()
+        for sock in [*self._waiting, *(r.sock for r in self._ready)]:
+            sock.close()  # close, never shutdown: that would cut the parent's connection too
         self._waiting.clear()
+        self._ready.clear()
 
     def _accept(self) -> None:
         for _ in range(_ACCEPTS_PER_WAKE):
