@@ -8,9 +8,11 @@
  *
  * CPU time: each thread's CPU-clock delta since its previous read. A thread whose innermost frame
  * and offset did not move is read less often (its total stays exact: the delta lands on the
- * stack it sat in). CPU burnt before a thread blocked is charged to where it burnt: a delta read
- * just after the stack changed waits one read, and goes to the earlier stack if the thread then
- * proves idle at the new one (a wait).
+ * stack it sat in). CPU burnt before a thread blocked is charged to where it burnt: the clocks of
+ * the threads just read are read once more shortly after the GIL is given back; a thread that
+ * burns nothing then is blocked where it was found, so its delta goes to the stack it was last
+ * seen running at, not to the wait it is found in. (A thread that wants the GIL, or computes in C
+ * without it, moves on at once.)
  */
 #define PY_SSIZE_T_CLEAN
 #define Py_BUILD_CORE_MODULE 1
@@ -43,8 +45,8 @@
 #define RING_CAP (1u << 16)
 #define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
-#define IDLE_SHARE 20       /* "idle since": under 1/20 of the interval on CPU */
 #define BUDGET_TICKS 8
+#define POST_READ_NS 200000 /* how long after the tick a runnable thread has surely run */
 #define INTERNAL_PREFIX "duragraph-pprof"
 
 typedef struct {
@@ -98,13 +100,17 @@ typedef struct {
     int cpu_valid;
     uint32_t clock_every;
     uint64_t clock_due;
-    /* the key at the last clock read, and a delta waiting for the next read */
-    int last_valid;
-    uint32_t last_stack;
-    PyObject *last_task;
-    int64_t pend_cpu;
-    uint32_t pend_prev_stack, pend_cur_stack;
-    PyObject *pend_prev_task, *pend_cur_task;
+    /* a delta read at the last tick, charged once the read after the GIL is given back tells
+     * whether the thread was blocked; `running` is written by the sampler thread without the GIL */
+    int pending;
+    int64_t pend_cpu, pend_clock;
+    uint32_t pend_stack;
+    PyObject *pend_task;
+    volatile int running;
+    /* where it was last seen running, since the last drain (its counter holds the task) */
+    int run_valid;
+    uint32_t run_stack;
+    PyObject *run_task;
 } dg_thread;
 
 typedef struct {
@@ -442,40 +448,42 @@ static void charge(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task, int
     }
 }
 
-static void flush_pending(Sampler *s, dg_thread *r)
+/* Charge the delta read at the last tick, now that the read after it says where it burnt. */
+static void settle(Sampler *s, dg_thread *r, int known)
 {
-    if (r->pend_cpu > 0)
-        charge(s, r, r->pend_cur_stack, r->pend_cur_task, r->pend_cpu);
-    r->pend_cpu = 0;
-    r->last_valid = 0;
+    if (!r->pending)
+        return;
+    r->pending = 0;
+    if (!known || r->running || !r->run_valid) {
+        charge(s, r, r->pend_stack, r->pend_task, r->pend_cpu);
+        r->run_valid = 1;
+        r->run_stack = r->pend_stack;
+        r->run_task = r->pend_task;
+    } else { /* blocked where it was found: it burnt that where it last ran */
+        charge(s, r, r->run_stack, r->run_task, r->pend_cpu);
+    }
 }
 
-/* A clock read of `cpu` ns since the previous one, with the thread now at (stack, task). */
-static void attribute(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task, int64_t cpu,
-                      int64_t wall_ns)
+/* Before the counters go to Python: settle what waits, and use no key of theirs again. */
+static void settle_all(Sampler *s)
 {
-    int same = r->last_valid && r->last_stack == stack && r->last_task == task;
-    if (r->pend_cpu > 0) {
-        if (same && cpu * IDLE_SHARE < wall_ns) /* it has sat idle where it went: a wait */
-            charge(s, r, r->pend_prev_stack, r->pend_prev_task, r->pend_cpu);
-        else
-            charge(s, r, r->pend_cur_stack, r->pend_cur_task, r->pend_cpu);
-        r->pend_cpu = 0;
+    for (int i = 0; i < s->nthreads; i++) {
+        settle(s, &s->threads[i], 0);
+        s->threads[i].run_valid = 0;
     }
-    if (cpu > 0) {
-        if (r->last_valid && !same) { /* moved since the last read: decide at the next one */
-            r->pend_cpu = cpu;
-            r->pend_prev_stack = r->last_stack;
-            r->pend_prev_task = r->last_task;
-            r->pend_cur_stack = stack;
-            r->pend_cur_task = task;
-        } else {
-            charge(s, r, stack, task, cpu);
+}
+
+/* Without the GIL, after a tick: which of the threads it read moved on (only the sampler
+ * thread touches `running`, and the table changes only in its ticks). */
+static void post_read(Sampler *s)
+{
+    for (int i = 0; i < s->nthreads; i++) {
+        dg_thread *r = &s->threads[i];
+        if (r->pending) {
+            int64_t now = clock_ns(r->clock);
+            r->running = now < 0 || now > r->pend_clock;
         }
     }
-    r->last_valid = 1;
-    r->last_stack = stack;
-    r->last_task = task;
 }
 
 /* -- asyncio: the task running on each thread's loop ----------------------------------------- */
@@ -548,8 +556,14 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
         c->wall_n++;
         c->wall_ns += wall_ns;
     }
-    if (cpu >= 0)
-        attribute(s, r, r->stack, task, cpu, wall_ns);
+    if (cpu > 0) {
+        r->pending = 1;
+        r->pend_cpu = cpu;
+        r->pend_clock = r->cpu_last;
+        r->pend_stack = r->stack;
+        r->pend_task = task; /* alive: the wall counter above holds it until the drain */
+        r->running = 1;
+    }
     if (s->ring != NULL) {
         if (s->nring < RING_CAP) {
             dg_tick_record *t = &s->ring[s->nring++];
@@ -607,6 +621,7 @@ static void tick(Sampler *s, int64_t wall_ns)
         dg_thread *r = &s->threads[s->pairs[i].thread];
         if (r->internal)
             continue;
+        settle(s, r, 1);
         PyObject *task = NULL;
         for (int j = 0; j < nrunning; j++)
             if (running[j].ident == r->ident)
@@ -623,7 +638,7 @@ static void tick(Sampler *s, int64_t wall_ns)
                 s->threads[kept] = *r;
             kept++;
         } else {
-            flush_pending(s, r);
+            settle(s, r, 1);
             if (!r->resolved)
                 s->unresolved--;
         }
@@ -686,6 +701,10 @@ static void *run(void *arg)
         account(s, cpu - spent);
         spent = cpu;
         PyEval_SaveThread();
+        /* give the threads that want the GIL a moment to take it, then see who moved on */
+        struct timespec pause = {0, POST_READ_NS};
+        nanosleep(&pause, NULL);
+        post_read(s);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -801,11 +820,10 @@ static PyObject *Sampler_stop(Sampler *s, PyObject *Py_UNUSED(ignored))
     Py_RETURN_TRUE;
 }
 
-/* Flush what waits for a next read, and hand every counter to Python. */
+/* Hand every counter to Python. */
 static PyObject *Sampler_drain(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
-    for (int i = 0; i < s->nthreads; i++)
-        flush_pending(s, &s->threads[i]);
+    settle_all(s);
     uint32_t n = s->ncounters;
     dg_counter *copy = NULL;
     if (n > 0) {
@@ -899,8 +917,8 @@ static PyObject *Sampler_compact(Sampler *s, PyObject *args)
     dg_index_clear(&s->counter_ix);
     for (int i = 0; i < s->nthreads; i++) {
         s->threads[i].walked = 0;
-        s->threads[i].pend_cpu = 0;
-        s->threads[i].last_valid = 0;
+        s->threads[i].run_valid = 0;
+        s->threads[i].pending = 0;
     }
     s->generation++;
     for (size_t i = 0; i < k; i++) /* last: a finaliser may run Python, and a tick with it */
