@@ -388,6 +388,8 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 
 class FakeSampler:
+    implementation = "native"
+
     def __init__(self):
         self.windows = []
 
@@ -465,7 +467,9 @@ def test_metrics_names_units_and_attributes():
     assert found["duragraph.profiler.cpu.time"].unit == "s"
     assert points(found["duragraph.profiler.samples"]) == {(): 40}
     assert points(found["duragraph.profiler.samples.dropped"]) == {(): 3}
-    assert points(found["duragraph.profiler.sample.rate"]) == {(): 42.5}
+    assert points(found["duragraph.profiler.sample.rate"]) == {
+        (("duragraph.profiler.sampler", "native"),): 42.5
+    }
     assert found["duragraph.profiler.sample.rate"].unit == "Hz"
     assert points(found["duragraph.profiler.export.failures"]) == {
         (("duragraph.signal", "profiles"), ("error.type", QUEUE_FULL)): 4

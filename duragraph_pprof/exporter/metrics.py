@@ -168,7 +168,7 @@ def build_provider(
     )
     meter.create_observable_gauge(
         "duragraph.profiler.sample.rate",
-        [_observe.sampler_field("effective_hz")],
+        [_observe.sample_rate],
         "Hz",
         "Effective sampling rate: below the configured rate when the CPU budget stretches it",
     )
@@ -208,6 +208,7 @@ class _GuardedMeter:
         return observe
 
 
+SAMPLER = "duragraph.profiler.sampler"
 _GC = (
     ("cpython.gc.collections", "collections", "{collection}", "Collections per generation"),
     ("cpython.gc.collected_objects", "collected", "{object}", "Objects collected"),
@@ -251,6 +252,10 @@ class _Observers:
             return [Observation(getattr(self._source.sampler.stats(), field))]
 
         return observe
+
+    def sample_rate(self, _: CallbackOptions) -> Iterable[Observation]:
+        sampler = self._source.sampler  # which one runs: native, or the pure-Python fallback
+        return [Observation(sampler.stats().effective_hz, {SAMPLER: sampler.implementation})]
 
     def export_failures(self, _: CallbackOptions) -> Iterable[Observation]:
         return [

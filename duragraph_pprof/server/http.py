@@ -127,7 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _index(self) -> str:
         entries = self.server.collector.registry.entries()
-        return index_page([(e.name, e.count(), e.description) for e in entries])
+        sampler = self.server.collector.sampler
+        return index_page([(e.name, e.count(), e.description) for e in entries],
+                          (f"Stack sampler: {sampler.describe()}, {sampler.hz} Hz nominal",))
 
     def _authorized(self) -> bool:
         token = self.server.collector.config.token
