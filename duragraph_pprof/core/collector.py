@@ -10,8 +10,8 @@ from ..config import Config
 from . import goroutines
 from .heap import Heap
 from .locks import BLOCK, MUTEX, Contention
-from .registry import Registry
 from .native import make_sampler
+from .registry import Registry
 from .snapshot import GoroutineSet
 from .trace import TraceRecorder
 

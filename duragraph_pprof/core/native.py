@@ -20,7 +20,13 @@ from typing import Any
 from ..errors import ConfigError
 from .frames import MAX_DEPTH, frame_at
 from .sampler import (
-    INTERNAL_PREFIX, Sampler, SamplerStats, Subscriber, ThreadSample, Tick, Window,
+    INTERNAL_PREFIX,
+    Sampler,
+    SamplerStats,
+    Subscriber,
+    ThreadSample,
+    Tick,
+    Window,
 )
 from .snapshot import Frame, Stack
 from .threads import task_name
@@ -213,7 +219,7 @@ class NativeSampler:
             for tick in ticks:
                 try:
                     subscriber.on_tick(tick)
-                except Exception:  # a broken consumer must not stop the others
+                except Exception:  # noqa: BLE001 - a broken consumer must not stop the others
                     self._failed += 1
                     if self._failed == 1:
                         _log.exception("a sampler subscriber failed; later failures are counted")
