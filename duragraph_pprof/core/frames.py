@@ -49,8 +49,10 @@ def _info(code: CodeType, module: str) -> tuple[str, str, int]:
     if info is None:
         if len(_code_info) >= _MAX_CACHED:
             _code_info.clear()
-        qualname = getattr(code, "co_qualname", code.co_name)
-        info = (function_name(module, qualname), absolute(code.co_filename), code.co_firstlineno)
+        from .qualnames import qualname  # 3.10 has no co_qualname: rebuilt, once per file
+
+        info = (function_name(module, qualname(code)), absolute(code.co_filename),
+                code.co_firstlineno)
         _code_info[key] = info
     return info
 

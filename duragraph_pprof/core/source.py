@@ -16,6 +16,8 @@ from functools import lru_cache
 from types import CodeType, FunctionType, ModuleType
 
 from .frames import absolute, function_name
+from .qualnames import COMPREHENSION_NAMES
+from .qualnames import qualname as qualname_of
 from .snapshot import Frame
 
 MODULE_CODE = "<module>"
@@ -63,10 +65,13 @@ def _from_code(module: ModuleType, path: str) -> dict[int, tuple[str, int]]:
             pending.append(getattr(obj, "__wrapped__", None))
     table: dict[int, tuple[str, int]] = {}
     for code in codes:  # parents before the functions nested in them, so the innermost wins
-        entry = (getattr(code, "co_qualname", code.co_name), code.co_firstlineno)
+        entry = (qualname_of(code), code.co_firstlineno)
+        # a comprehension shares its lines with the function around it (3.12 inlines it):
+        # a block allocated on such a line is named after the function
+        claim = table.setdefault if code.co_name in COMPREHENSION_NAMES else table.__setitem__
         for _start, _end, line in code.co_lines():
             if line is not None:
-                table[line] = entry
+                claim(line, entry)
     return table
 
 
