@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.collector import attributes_dict, running_collector
 
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
 
@@ -139,8 +140,8 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def gunicorn(app_dir: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PPROF_DIR": str(app_dir / "pprof")}
+def gunicorn(app_dir: Path, *args: str, **environ: str) -> subprocess.Popen:
+    env = {**os.environ, "PPROF_DIR": str(app_dir / "pprof"), **environ}
     return subprocess.Popen(
         [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind",
          f"unix:{app_dir / 'app.sock'}", "--workers", "2", *args, "wsgi_app:app"],
@@ -211,3 +212,28 @@ def test_uvicorn_workers_each_serve_their_own_heap_and_cpu_profile(app_dir):
     text = log.read_text()
     assert "Traceback" not in text, text
     assert text.count("pprof on") == 2
+
+
+@pytest.mark.collector
+def test_gunicorn_workers_push_to_the_collector_each_with_its_own_pid(app_dir):
+    with running_collector(app_dir / "otelcol") as otelcol:
+        server = gunicorn(app_dir, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{otelcol.grpc_endpoint}",
+                          OTEL_SERVICE_NAME="gunicorn-test", DURAGRAPH_PPROF_PUSH_INTERVAL="1")
+        try:
+            workers = set(wait_for(lambda: (s := sockets(app_dir)) and len(s) == 2 and s,
+                                   "two worker sockets", server))
+
+            def pushed() -> set[int]:
+                seen = set()
+                for data in otelcol.profiles():
+                    table = data.dictionary.string_table
+                    for rp in data.resource_profiles:
+                        resource = attributes_dict(rp.resource.attributes, table)
+                        if resource.get("service.name") == "gunicorn-test":
+                            seen.add(int(resource["process.pid"]))
+                return seen
+
+            seen = otelcol.wait_for(lambda: workers <= pushed() and pushed(), timeout=30)
+        finally:
+            stop(server)
+    assert seen == workers, (seen, workers)  # the master starts no profiler of its own
