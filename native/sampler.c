@@ -32,15 +32,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "tables.h"
-#include "walk.h"
+#include "stacks.h"
 
 #define NAME_CAP 64
 #define MAX_THREADS 4096
 #define MAX_COUNTERS 16384
-#define MAX_STACKS 32768
-#define MAX_FRAMES (1u << 19)
-#define MAX_CODES 16384
 #define MAX_DEPTH_CAP 512
 #define RING_CAP (1u << 16)
 #define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
@@ -48,22 +44,6 @@
 #define BUDGET_TICKS 8
 #define POST_READ_NS 200000 /* how long after the tick a runnable thread has surely run */
 #define INTERNAL_PREFIX "duragraph-pprof"
-
-typedef struct {
-    PyObject *code;
-    int lasti;
-} dg_site;
-
-typedef struct {
-    uint64_t hash;
-    uint32_t start;
-    uint32_t depth;
-} dg_stack;
-
-typedef struct {
-    PyObject *code;    /* strong */
-    PyObject *globals; /* strong, may be NULL */
-} dg_code;
 
 typedef struct {
     uint64_t serial;
@@ -140,15 +120,7 @@ typedef struct {
     dg_counter *counters;
     dg_index counter_ix;
     uint32_t ncounters;
-    dg_stack *stacks;
-    dg_index stack_ix;
-    uint32_t nstacks; /* ids are 1..nstacks; 0 is "no room left" */
-    dg_site *sites;
-    uint32_t nsites;
-    dg_code *codes;
-    dg_index code_ix;
-    uint32_t ncodes;
-    uint64_t generation;
+    dg_stacks st;
     dg_tick_record *ring;
     uint32_t nring;
     dg_frame walk_buf[MAX_DEPTH_CAP];
@@ -351,65 +323,6 @@ static void thread_names(Sampler *s, int all)
     }
 }
 
-/* -- stacks and code objects ------------------------------------------------------------------ */
-static int same_sites(Sampler *s, const dg_stack *st, const dg_frame *f);
-
-static int code_keep(Sampler *s, PyObject *code, PyObject *globals)
-{
-    uint32_t slot;
-    DG_PROBE(&s->code_ix, dg_mix((uintptr_t)code), s->codes[e].code == code, slot);
-    if (s->code_ix.slots[slot] >= 0)
-        return 0;
-    if (s->ncodes >= MAX_CODES)
-        return -1;
-    Py_INCREF(code); /* a reference keeps the address from naming another code object */
-    Py_XINCREF(globals);
-    s->codes[s->ncodes].code = code;
-    s->codes[s->ncodes].globals = globals;
-    s->code_ix.slots[slot] = (int32_t)s->ncodes++;
-    return 0;
-}
-
-static uint32_t stack_intern(Sampler *s, const dg_frame *f, int n)
-{
-    uint64_t h = (uint64_t)n;
-    for (int i = 0; i < n; i++)
-        h = dg_mix(h ^ (uintptr_t)f[i].code ^ ((uint64_t)(uint32_t)f[i].lasti << 40));
-    uint32_t slot;
-#define SAME_STACK                                                                                \
-    (s->stacks[e].hash == h && s->stacks[e].depth == (uint32_t)n && same_sites(s, &s->stacks[e], f))
-    DG_PROBE(&s->stack_ix, h, SAME_STACK, slot);
-#undef SAME_STACK
-    int32_t e = s->stack_ix.slots[slot];
-    if (e >= 0)
-        return (uint32_t)e + 1;
-    if (s->nstacks >= MAX_STACKS || s->nsites + (uint32_t)n > MAX_FRAMES)
-        return 0;
-    for (int i = 0; i < n; i++)
-        if (code_keep(s, f[i].code, f[i].globals) < 0)
-            return 0;
-    dg_stack *st = &s->stacks[s->nstacks];
-    st->hash = h;
-    st->start = s->nsites;
-    st->depth = (uint32_t)n;
-    for (int i = 0; i < n; i++) {
-        s->sites[s->nsites + i].code = f[i].code;
-        s->sites[s->nsites + i].lasti = f[i].lasti;
-    }
-    s->nsites += (uint32_t)n;
-    s->stack_ix.slots[slot] = (int32_t)s->nstacks;
-    return ++s->nstacks;
-}
-
-static int same_sites(Sampler *s, const dg_stack *st, const dg_frame *f)
-{
-    const dg_site *a = &s->sites[st->start];
-    for (uint32_t i = 0; i < st->depth; i++)
-        if (a[i].code != f[i].code || a[i].lasti != f[i].lasti)
-            return 0;
-    return 1;
-}
-
 /* -- counters --------------------------------------------------------------------------------- */
 static dg_counter *counter(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task)
 {
@@ -545,7 +458,7 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     }
     if (moved) {
         int n = dg_walk(ts, s->walk_buf, s->max_depth);
-        r->stack = stack_intern(s, s->walk_buf, n);
+        r->stack = dg_stack_intern(&s->st, s->walk_buf, n);
         r->top = top;
         r->top_code = code;
         r->top_lasti = lasti;
@@ -722,12 +635,8 @@ static int alloc_tables(Sampler *s)
 {
     s->threads = calloc(MAX_THREADS, sizeof(dg_thread));
     s->counters = calloc(MAX_COUNTERS, sizeof(dg_counter));
-    s->stacks = calloc(MAX_STACKS, sizeof(dg_stack));
-    s->sites = calloc(MAX_FRAMES, sizeof(dg_site));
-    s->codes = calloc(MAX_CODES, sizeof(dg_code));
-    if (!s->threads || !s->counters || !s->stacks || !s->sites || !s->codes ||
-        dg_index_init(&s->thread_ix, MAX_THREADS) || dg_index_init(&s->counter_ix, MAX_COUNTERS) ||
-        dg_index_init(&s->stack_ix, MAX_STACKS) || dg_index_init(&s->code_ix, MAX_CODES))
+    if (!s->threads || !s->counters || dg_stacks_init(&s->st) ||
+        dg_index_init(&s->thread_ix, MAX_THREADS) || dg_index_init(&s->counter_ix, MAX_COUNTERS))
         return -1;
     return 0;
 }
@@ -853,7 +762,7 @@ static PyObject *Sampler_drain(Sampler *s, PyObject *Py_UNUSED(ignored))
     free(copy);
     if (out == NULL)
         return NULL;
-    return Py_BuildValue("(KN)", (unsigned long long)s->generation, out);
+    return Py_BuildValue("(KN)", (unsigned long long)s->st.generation, out);
 }
 
 /* The stack `id` of `generation`, innermost first, as (code, globals, line) tuples; None if the
@@ -864,28 +773,7 @@ static PyObject *Sampler_frames(Sampler *s, PyObject *args)
     unsigned int id;
     if (!PyArg_ParseTuple(args, "KI", &generation, &id))
         return NULL;
-    if (generation != s->generation || id == 0 || id > s->nstacks)
-        Py_RETURN_NONE;
-    dg_stack st = s->stacks[id - 1]; /* entries never move within a generation */
-    PyObject *out = PyTuple_New(st.depth);
-    for (uint32_t i = 0; out != NULL && i < st.depth; i++) {
-        if (generation != s->generation) { /* emptied while this allocated */
-            Py_DECREF(out);
-            Py_RETURN_NONE;
-        }
-        dg_site site = s->sites[st.start + i];
-        uint32_t slot;
-        DG_PROBE(&s->code_ix, dg_mix((uintptr_t)site.code), s->codes[e].code == site.code, slot);
-        int32_t e = s->code_ix.slots[slot];
-        PyObject *globals = e >= 0 && s->codes[e].globals ? s->codes[e].globals : Py_None;
-        int line = PyCode_Addr2Line((PyCodeObject *)site.code, site.lasti * (int)sizeof(_Py_CODEUNIT));
-        PyObject *item = Py_BuildValue("(OOi)", site.code, globals, line);
-        if (item == NULL)
-            Py_CLEAR(out);
-        else
-            PyTuple_SET_ITEM(out, i, item);
-    }
-    return out;
+    return dg_stack_frames(&s->st, generation, id);
 }
 
 /* Empty the stack and code tables (when they are filling up, after a drain): the next ticks walk
@@ -895,35 +783,31 @@ static PyObject *Sampler_compact(Sampler *s, PyObject *args)
     int force = 0;
     if (!PyArg_ParseTuple(args, "|p", &force))
         return NULL;
-    if (!force && s->nstacks < MAX_STACKS * 3 / 4 && s->nsites < MAX_FRAMES / 4 * 3 &&
-        s->ncodes < MAX_CODES * 3 / 4)
+    if (!force && !dg_stacks_filling(&s->st))
         Py_RETURN_FALSE;
-    uint32_t ncodes = s->ncodes, ncounters = s->ncounters;
-    PyObject **refs = malloc(sizeof(PyObject *) * (2 * ncodes + ncounters + 1));
+    size_t nrefs;
+    PyObject **refs = dg_stacks_clear(&s->st, &nrefs);
     if (refs == NULL)
         return PyErr_NoMemory();
-    size_t k = 0;
-    for (uint32_t i = 0; i < ncodes; i++) {
-        refs[k++] = s->codes[i].code;
-        refs[k++] = s->codes[i].globals;
+    uint32_t ncounters = s->ncounters;
+    PyObject **tasks = malloc(sizeof(PyObject *) * (ncounters + 1));
+    if (tasks == NULL) {
+        dg_drop_refs(refs, nrefs);
+        return PyErr_NoMemory();
     }
     for (uint32_t i = 0; i < ncounters; i++) {
-        refs[k++] = s->counters[i].task;
+        tasks[i] = s->counters[i].task;
         s->lost += (uint64_t)s->counters[i].wall_n;
     }
-    s->ncodes = s->nstacks = s->nsites = s->ncounters = 0;
-    dg_index_clear(&s->code_ix);
-    dg_index_clear(&s->stack_ix);
+    s->ncounters = 0;
     dg_index_clear(&s->counter_ix);
     for (int i = 0; i < s->nthreads; i++) {
         s->threads[i].walked = 0;
         s->threads[i].run_valid = 0;
         s->threads[i].pending = 0;
     }
-    s->generation++;
-    for (size_t i = 0; i < k; i++) /* last: a finaliser may run Python, and a tick with it */
-        Py_XDECREF(refs[i]);
-    free(refs);
+    dg_drop_refs(refs, nrefs); /* last: a finaliser may run Python, and a tick with it */
+    dg_drop_refs(tasks, ncounters);
     Py_RETURN_TRUE;
 }
 
@@ -984,7 +868,7 @@ static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
     free(copy);
     if (out == NULL)
         return NULL;
-    return Py_BuildValue("(KN)", (unsigned long long)s->generation, out);
+    return Py_BuildValue("(KN)", (unsigned long long)s->st.generation, out);
 }
 
 static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
@@ -995,7 +879,7 @@ static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
         (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
         (unsigned long long)s->head_busy, "threads_over", (unsigned long long)s->threads_over,
         "ring_lost", (unsigned long long)s->ring_lost, "effective_hz", 1e9 / (double)s->interval_ns,
-        "stacks", s->nstacks, "codes", s->ncodes, "counters", s->ncounters, "threads",
+        "stacks", s->st.nstacks, "codes", s->st.ncodes, "counters", s->ncounters, "threads",
         s->nthreads, "running", running_samplers);
 }
 
@@ -1033,22 +917,14 @@ static void Sampler_dealloc(Sampler *s)
         Py_XDECREF(r);
         for (uint32_t i = 0; i < s->ncounters; i++)
             Py_XDECREF(s->counters[i].task);
-        for (uint32_t i = 0; i < s->ncodes; i++) {
-            Py_XDECREF(s->codes[i].code);
-            Py_XDECREF(s->codes[i].globals);
-        }
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
     }
     free(s->threads);
     free(s->counters);
-    free(s->stacks);
-    free(s->sites);
-    free(s->codes);
+    dg_stacks_free(&s->st, 1);
     dg_index_free(&s->thread_ix);
     dg_index_free(&s->counter_ix);
-    dg_index_free(&s->stack_ix);
-    dg_index_free(&s->code_ix);
     Py_XDECREF(s->active);
     Py_XDECREF(s->current);
     Py_XDECREF(s->name_key);
