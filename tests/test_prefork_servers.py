@@ -78,7 +78,11 @@ def raw_get(connect, target: str, timeout: float = 30) -> tuple[int, bytes]:
 def unix(path: str):
     def connect() -> socket.socket:
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        client.connect(path)
+        try:
+            client.connect(path)
+        except OSError:
+            client.close()
+            raise
         return client
 
     return connect
@@ -148,6 +152,14 @@ def gunicorn(app_dir: Path, *args: str, **environ: str) -> subprocess.Popen:
         cwd=app_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def settled(app_dir: Path, server: subprocess.Popen, old: dict[int, str]) -> dict[int, str]:
+    found = sockets(app_dir)
+    if len(found) != 2 or set(found) & set(old) or set(found) != child_pids(server.pid):
+        return {}
+    time.sleep(1.0)
+    return found if sockets(app_dir) == found and set(found) == child_pids(server.pid) else {}
+
+
 def sockets(app_dir: Path) -> dict[int, str]:
     return {int(re.search(r"pprof-(\d+)\.sock$", p).group(1)): p
             for p in glob.glob(str(app_dir / "pprof" / "pprof-*.sock"))}
@@ -178,9 +190,10 @@ def test_gunicorn_workers_replaced_by_max_requests_come_back_profiled(app_dir):
                          "two worker sockets", server)
         for _ in range(6):  # every worker passes its two requests and is replaced
             assert raw_get(unix(str(app_dir / "app.sock")), "/")[0] == 200
-        replaced = wait_for(lambda: (s := sockets(app_dir)) and len(s) == 2
-                            and not set(s) & set(first) and s, "replacement workers", server)
-        assert set(replaced) == child_pids(server.pid)
+        # a worker that served its second request exits just after answering: wait until the
+        # set of workers has stayed the same for a second
+        replaced = wait_for(lambda: settled(app_dir, server, first), "replacement workers",
+                            server)
         for path in replaced.values():
             pull_heap_and_cpu(unix(path))
     finally:
