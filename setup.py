@@ -12,12 +12,13 @@ setup(
     ext_modules=[
         Extension(
             "duragraph_pprof._native",
-            sources=["native/sampler.c"],
+            sources=["native/sampler.c", "native/heap.c"],
             depends=["native/walk.h", "native/tables.h", "native/stacks.h"],
             extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"]
             + os.environ.get("DURAGRAPH_PPROF_NATIVE_CFLAGS", "").split(),
             extra_link_args=os.environ.get("DURAGRAPH_PPROF_NATIVE_LDFLAGS", "").split(),
+            libraries=["m"],
             optional=os.environ.get("DURAGRAPH_PPROF_NATIVE_REQUIRED") != "1",
         )
     ]

@@ -25,8 +25,9 @@ class Config:
     grpc_addr: str | None = None
     allow_public: bool = False
     token: str | None = None
-    heap: bool = False
+    heap: str = "sampled"  # sampled (native, Go's way), exact (tracemalloc), off
     heap_depth: int = 16
+    heap_rate: int = 524288  # Go's MemProfileRate: one sampled allocation per this many bytes
     sample_hz: int = 100
     cpu_budget: float = 0.01
     max_seconds: int = 300
@@ -86,6 +87,17 @@ def _one_of(*choices: str):
     return parse
 
 
+def _heap_mode(text: str) -> str:
+    """sampled, exact or off; true and false keep their old meaning (exact and off)."""
+    value = text.strip().lower()
+    if value in ("sampled", "exact", "off"):
+        return value
+    try:
+        return "exact" if _bool(value) else "off"
+    except ValueError:
+        raise ValueError("must be sampled, exact or off") from None
+
+
 def _text(text: str) -> str | None:
     return text or None
 
@@ -95,8 +107,9 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "DURAGRAPH_PPROF_GRPC_ADDR": ("grpc_addr", _addr, "host:port of the gRPC listener"),
     ALLOW_PUBLIC_VAR: ("allow_public", _bool, "true allows a non-loopback bind"),
     "DURAGRAPH_PPROF_TOKEN": ("token", _text, "bearer token required on every request"),
-    "DURAGRAPH_PPROF_HEAP": ("heap", _bool, "trace heap allocations with tracemalloc"),
-    "DURAGRAPH_PPROF_HEAP_DEPTH": ("heap_depth", _int_in(1, 256), "tracemalloc traceback depth"),
+    "DURAGRAPH_PPROF_HEAP": ("heap", _heap_mode, "heap profile: sampled, exact or off"),
+    "DURAGRAPH_PPROF_HEAP_DEPTH": ("heap_depth", _int_in(1, 256), "heap stack depth"),
+    "DURAGRAPH_PPROF_HEAP_RATE": ("heap_rate", _int_in(1, 1 << 30), "bytes per heap sample"),
     "DURAGRAPH_PPROF_SAMPLE_HZ": ("sample_hz", _int_in(1, 1000), "stack sampling rate"),
     "DURAGRAPH_PPROF_CPU_BUDGET": ("cpu_budget", _float_in(0.001, 1.0), "sampler CPU share cap"),
     "DURAGRAPH_PPROF_MAX_SECONDS": ("max_seconds", _int_in(1, 86400), "cap on seconds="),
@@ -120,8 +133,7 @@ def load_config(environ: Mapping[str, str], mode: str = SERVE, **overrides: Any)
     base = Config(mode=mode)
     if mode == DEV:
         # tracemalloc makes every allocation dearer, the sampler's too: dev allows it 5%
-        base = replace(base, http_addr=DEV_HTTP_ADDR, grpc_addr=DEV_GRPC_ADDR, heap=True,
-                       cpu_budget=0.05)
+        base = replace(base, http_addr=DEV_HTTP_ADDR, grpc_addr=DEV_GRPC_ADDR, cpu_budget=0.05)
     values: dict[str, Any] = {}
     for var, (name, parse, _) in ENV.items():
         if var in environ:

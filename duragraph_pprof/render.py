@@ -183,18 +183,17 @@ _TIMED = {
 # -- snapshot profiles ---------------------------------------------------------------------------
 GOROUTINE = ValueType("goroutine", "count")
 THREADCREATE = ValueType("threadcreate", "count")
-HEAP_COMMENT = "tracemalloc: live blocks only, unsampled; values are in-use objects and bytes"
+HEAP_OFF = ("heap profiling is off - set DURAGRAPH_PPROF_HEAP=sampled (or exact, for "
+            "tracemalloc) or run under duragraph-pprof dev")
 
 
 def _heap(collector: Collector, collect_garbage: bool, default: str = "") -> Profile:
     profile = collector.heap.profile(collect_garbage)
     if profile is None:
-        raise RequestError(
-            "precondition",
-            "heap tracing is off - set DURAGRAPH_PPROF_HEAP=true or run under duragraph-pprof dev",
-        )
+        why = getattr(collector.heap, "why_off", "")
+        raise RequestError("precondition", f"{HEAP_OFF} ({why})" if why else HEAP_OFF)
     return Profile(profile.sample_types, profile.period_type, profile.period, profile.samples,
-                   profile.time_nanos, 0, default, (HEAP_COMMENT,))
+                   profile.time_nanos, 0, default, (collector.heap.comment,))
 
 
 def _goroutine_profile(collector: Collector, kinds: tuple[str, ...], kind: ValueType) -> Profile:
@@ -210,7 +209,9 @@ def _goroutine_profile(collector: Collector, kinds: tuple[str, ...], kind: Value
 
 _SNAPSHOTS: dict[str, Callable[[Collector, bool], Profile]] = {
     "heap": lambda c, gc: _heap(c, gc),
-    "allocs": lambda c, gc: _heap(c, False, "inuse_space"),
+    # sampled: cumulative since start, as Go's; exact (tracemalloc) has in-use values only
+    "allocs": lambda c, gc: _heap(c, False, "alloc_space" if c.heap.mode == "sampled"
+                                  else "inuse_space"),
     "goroutine": lambda c, gc: _goroutine_profile(c, ("thread", "asyncio_task"), GOROUTINE),
     "threadcreate": lambda c, gc: _goroutine_profile(c, ("thread",), THREADCREATE),
     "mutex": lambda c, gc: c.contention.profile(MUTEX),
@@ -231,7 +232,7 @@ def _text(collector: Collector, name: str, snapshot: Profile, debug: int) -> str
         return text.goroutine_dump(collector.goroutines())
     collector.remember_symbols(text.symbols(snapshot))
     if name in ("heap", "allocs"):
-        return text.heap_profile(snapshot, collector.heap.stats())
+        return text.heap_profile(snapshot, collector.heap.stats(), collector.heap.rate)
     if name in (MUTEX, BLOCK):
         return text.contention_profile(name, snapshot)
     stacks = [s.stack for s in snapshot.samples for _ in range(s.values[0])]

@@ -959,8 +959,10 @@ static PyTypeObject SamplerType = {
               "asyncio.tasks._current_tasks, max_depth=128).",
 };
 
+extern PyMethodDef dg_heap_methods[]; /* heap.c */
+
 static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT, "_native", "The profiler's native hot paths.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_native", "The profiler's native hot paths.", -1, dg_heap_methods,
 };
 
 PyMODINIT_FUNC PyInit__native(void)

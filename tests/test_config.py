@@ -13,8 +13,9 @@ from duragraph_pprof.errors import BindRefused, ConfigError
 
 def test_mode_defaults():
     dev, serve = load_config({}, "dev"), load_config({}, "serve")
-    assert (dev.http_addr, dev.grpc_addr, dev.heap) == ("127.0.0.1:6060", "127.0.0.1:6061", True)
-    assert (serve.http_addr, serve.grpc_addr, serve.heap) == (None, None, False)
+    assert (dev.http_addr, dev.grpc_addr, dev.heap) == ("127.0.0.1:6060", "127.0.0.1:6061",
+                                                        "sampled")
+    assert (serve.http_addr, serve.grpc_addr, serve.heap) == (None, None, "sampled")
 
 
 def test_environment_then_overrides():

@@ -41,7 +41,8 @@ DOCUMENTED = {
     505: "an HTTP version other than 1.x",
     500: "heap tracing is off (heap, allocs) - any other 500 is an internal error and fails",
 }
-HEAP_OFF = (b"heap tracing is off - set DURAGRAPH_PPROF_HEAP=true or run under "
+HEAP_OFF = (b"heap profiling is off - set DURAGRAPH_PPROF_HEAP=sampled (or exact, for "
+            b"tracemalloc) or run under "
             b"duragraph-pprof dev\n")
 NAMES = [b"allocs", b"block", b"cmdline", b"goroutine", b"heap", b"mutex", b"profile", b"symbol",
          b"threadcreate", b"trace", b"wall"]

@@ -248,7 +248,8 @@ def test_heap_off_is_a_clear_error():
     with listening(heap=False) as profiler:
         status, headers, body = fetch(profiler, P + "heap")
     assert (status, headers["x-go-pprof"]) == (500, "1")
-    assert body == (b"heap tracing is off - set DURAGRAPH_PPROF_HEAP=true or run under "
+    assert body == (b"heap profiling is off - set DURAGRAPH_PPROF_HEAP=sampled (or exact, for "
+            b"tracemalloc) or run under "
                     b"duragraph-pprof dev\n")
 
 

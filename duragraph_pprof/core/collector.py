@@ -8,7 +8,7 @@ import threading
 
 from ..config import Config
 from . import goroutines
-from .heap import Heap
+from .heap import make_heap
 from .locks import BLOCK, MUTEX, Contention
 from .native import make_sampler
 from .registry import Registry
@@ -22,7 +22,7 @@ class Collector:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sampler = make_sampler(config.sample_hz, config.cpu_budget, config.sampler)
-        self.heap = Heap(config.heap, config.heap_depth)
+        self.heap = make_heap(config.heap, config.heap_depth, config.heap_rate)
         self.contention = Contention(config.mutex_fraction, config.block_fraction)
         self.ids = goroutines.GoroutineIds()
         self.long_requests = threading.BoundedSemaphore(config.max_long_requests)

@@ -1,4 +1,5 @@
-"""The heap profile: live blocks from tracemalloc, grouped by traceback.
+"""The exact heap profile: live blocks from tracemalloc, grouped by traceback (the sampled one,
+the default, is in sampled_heap.py; make_heap picks).
 
 tracemalloc measures what is live now (blocks allocated and not yet freed), exactly and
 unsampled. It keeps no count of blocks that were allocated and freed, so there is no honest
@@ -23,6 +24,11 @@ SPACE = ValueType("space", "bytes")
 
 
 class Heap:
+    """The exact heap (DURAGRAPH_PPROF_HEAP=exact): every live block, by tracemalloc."""
+
+    rate = 1  # unsampled
+    comment = "tracemalloc: live blocks only, unsampled; values are in-use objects and bytes"
+
     def __init__(self, enabled: bool, depth: int) -> None:
         self.enabled = enabled
         self.depth = depth
@@ -30,6 +36,11 @@ class Heap:
         # one snapshot at a time: each holds a copy of every trace, which is large
         self._lock = threading.Lock()
         self._count: tuple[float, int] = (float("-inf"), 0)
+        self.why_off = ""
+
+    @property
+    def mode(self) -> str:
+        return "exact" if self.enabled else "off"
 
     def start(self) -> None:
         if self.enabled and not tracemalloc.is_tracing():
@@ -90,3 +101,19 @@ class Heap:
 def _ours(traceback: tuple) -> bool:
     """The profiler's own allocations, which never appear."""
     return any(profiler_file(f) for f, _ in traceback)
+
+
+def make_heap(mode: str, depth: int, rate: int):
+    """The heap profile the configuration asks for. Sampled needs the native extension; where it
+    did not load, the heap is off and says why (tracemalloc, the exact mode, is far dearer to turn
+    on behind someone's back)."""
+    if mode == "sampled":
+        from .native import UNAVAILABLE
+        from .sampled_heap import SampledHeap
+
+        if not UNAVAILABLE:
+            return SampledHeap(rate, depth)
+        heap = Heap(False, depth)
+        heap.why_off = UNAVAILABLE
+        return heap
+    return Heap(mode == "exact", depth)

@@ -187,7 +187,7 @@ class NativeSampler:
         if stack is None:
             frames = self._core.frames(generation, stack_id)
             stack = _NO_ROOM if frames is None else tuple(
-                frame_at(code, _module(globals_), line) for code, globals_, line in frames
+                frame_at(code, module_of(globals_), line) for code, globals_, line in frames
             )
             self._stacks[stack_id] = stack
         return stack
@@ -262,7 +262,7 @@ def _labels(ident: int, name: str, task: Any) -> tuple[tuple[str, str], ...] | N
     return labels
 
 
-def _module(globals_: Any) -> str:
+def module_of(globals_: Any) -> str:
     name = globals_.get("__name__", "") if isinstance(globals_, dict) else ""
     return name if isinstance(name, str) else ""
 

@@ -17,15 +17,18 @@ class ProfileEntry:
 
 
 DESCRIPTIONS = {
-    "allocs": "Live heap allocations, as heap: tracemalloc records live blocks only, so this "
-    "shows what was allocated and is still alive. Use seconds=N for what a window added.",
+    "allocs": "A sampling of all past memory allocations since the profiler started, by "
+    "allocating stack (default view alloc_space). With DURAGRAPH_PPROF_HEAP=exact (tracemalloc) "
+    "it shows live blocks only, as heap. Use seconds=N for what a window added.",
     "block": "Stack traces that led to blocking on synchronization primitives (locks, "
     "Condition/Event/Queue waits). Off unless DURAGRAPH_PPROF_BLOCK_FRACTION is set.",
     "cmdline": "The command line of the current program.",
     "goroutine": "Stack traces of all current goroutines (Python threads and asyncio tasks). "
     "Use debug=2 as a query parameter to export in the same format as an unrecovered panic.",
-    "heap": "Live Python allocations traced by tracemalloc, by allocating stack. You can specify "
-    "the gc GET parameter to run GC before taking the heap sample.",
+    "heap": "A sampling of memory allocations of live objects, by allocating stack (one per "
+    "DURAGRAPH_PPROF_HEAP_RATE bytes, as Go's MemProfileRate; exact with tracemalloc when "
+    "DURAGRAPH_PPROF_HEAP=exact). You can specify the gc GET parameter to run GC before taking "
+    "the heap sample.",
     "mutex": "Stack traces of waiters on contended locks (threading.Lock/RLock). Off unless "
     "DURAGRAPH_PPROF_MUTEX_FRACTION is set.",
     "profile": "CPU profile (per-thread CPU time). You can specify the duration in the seconds "

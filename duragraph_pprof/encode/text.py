@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 
-from ..core.snapshot import Frame, Goroutine, GoroutineSet, Profile, Stack
+from ..core.snapshot import Frame, Goroutine, GoroutineSet, Profile, Sample, Stack
 
 _BASE = 0x400000
 
@@ -110,20 +110,28 @@ def count_profile(name: str, stacks: list[Stack]) -> str:
     return "".join(out)
 
 
-def heap_profile(profile: Profile, stats: tuple[int, int] | None) -> str:
-    """Go's legacy heap text. tracemalloc is unsampled (rate 1, so `heap/2`) and records live
-    blocks only, so the alloc columns repeat the in-use ones (plus Go's +1 on the header)."""
-    samples = sorted(profile.samples, key=lambda s: (-s.values[1], _order(s.stack)))
-    objects = sum(s.values[0] for s in samples)
-    space = sum(s.values[1] for s in samples)
+def heap_profile(profile: Profile, stats: tuple[int, int] | None, rate: int = 1) -> str:
+    """Go's legacy heap text. A sampled profile carries Go's four values (alloc objects and
+    bytes, in-use objects and bytes). tracemalloc is unsampled (rate 1, so `heap/2`) and records
+    live blocks only, so there the alloc columns repeat the in-use ones (plus Go's +1 on the
+    header, which keeps pprof from reading a two-column profile)."""
+    def columns(s: Sample) -> tuple[int, int, int, int]:  # (inuse n, inuse b, alloc n, alloc b)
+        v = s.values
+        return (v[2], v[3], v[0], v[1]) if len(v) == 4 else (v[0], v[1], v[0], v[1])
+
+    samples = sorted(profile.samples, key=lambda s: (-columns(s)[1], _order(s.stack)))
+    totals = [sum(columns(s)[i] for s in samples) for i in range(4)]
+    if totals[3] == totals[1]:
+        totals[3] += 1
     frames = _Frames()
-    out = [f"heap profile: {objects}: {space} [{objects}: {space + 1}] @ heap/2\n"]
+    out = [f"heap profile: {totals[0]}: {totals[1]} [{totals[2]}: {totals[3]}] @ heap/{2 * rate}\n"]
     for s in samples:
-        n, size = s.values
-        out.append(frames.record(f"{n}: {size} [{n}: {size}]", s.stack))
-    out.append("\n# tracemalloc\n")
+        n, size, an, ab = columns(s)
+        out.append(frames.record(f"{n}: {size} [{an}: {ab}]", s.stack))
     if stats is not None:
-        out.append(f"# TracedMemory = {stats[0]}\n# PeakTracedMemory = {stats[1]}\n")
+        out.append(f"\n# tracemalloc\n# TracedMemory = {stats[0]}\n# PeakTracedMemory = {stats[1]}\n")
+    else:
+        out.append(f"\n# sampled heap\n# MemProfileRate = {rate}\n")
     return "".join(out)
 
 
