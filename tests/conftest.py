@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import threading
 import time
 import tracemalloc
@@ -43,3 +44,12 @@ def no_leaked_profiler_state():
         "threading locks are still patched"
     assert tracemalloc.is_tracing() == tracing, "tracemalloc state leaked"
     assert gc.callbacks == callbacks, "gc callbacks leaked"
+
+
+@pytest.fixture(scope="session")
+def go() -> str:
+    """The Go toolchain: `go tool pprof` is the client under test, never skipped."""
+    path = shutil.which("go")
+    if path is None:
+        pytest.fail("the Go toolchain is required: `go tool pprof` is the client under test")
+    return path

@@ -1,6 +1,6 @@
 """The native extension built with AddressSanitizer and UndefinedBehaviorSanitizer, running the
-native sampler's tests in a child interpreter: any invalid read, write, overflow or undefined
-behaviour in the C code ends that child with a sanitizer report."""
+native sampler's and the sampled heap's tests in a child interpreter: any invalid read, write,
+overflow or undefined behaviour in the C code ends that child with a sanitizer report."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def test_native_sampler_tests_run_clean_under_asan_and_ubsan(tmp_path):
         f"assert n._native.__file__ == {str(built)!r}, n._native.__file__\n"
         "import pytest\n"
         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-x', 'tests/test_native.py',"
+        " 'tests/test_sampled_heap.py',"
         " 'tests/test_runbook.py::test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper']))\n"
     )
     child_env = dict(

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support.profiles import contend
+from support.profiles import contend, pprof, top_rows
 
 import duragraph_pprof
 
@@ -69,14 +68,6 @@ def line_of(marker: str) -> int:
 
 
 # -- set-up ----------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def go() -> str:
-    path = shutil.which("go")
-    if path is None:
-        pytest.fail("the Go toolchain is required: `go tool pprof` is the client under test")
-    return path
-
-
 @pytest.fixture
 def workload(tmp_path):
     name = f"runbook_workload_{os.getpid()}_{id(tmp_path):x}"
@@ -116,25 +107,6 @@ def curl(profiler, path: str, out: Path | None = None) -> bytes:
     if out is not None:
         out.write_bytes(body)
     return body
-
-
-def pprof(go: str, tmp_path: Path, *args: str) -> str:
-    """`go tool pprof ARGS`, unmodified; it must succeed."""
-    env = {**os.environ, "PPROF_TMPDIR": str(tmp_path)}  # keeps HOME: go caches its tools there
-    done = subprocess.run([go, "tool", "pprof", *args], capture_output=True, text=True,
-                          check=False, timeout=120, env=env, cwd=tmp_path)
-    assert done.returncode == 0, f"go tool pprof {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
-
-
-def top_rows(report: str) -> list[tuple[str, float, str]]:
-    """The rows of `-top`: (flat, flat%, function)."""
-    rows = []
-    for line in report.split("flat%", 1)[1].splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 6:
-            rows.append((fields[0], float(fields[1].rstrip("%")), " ".join(fields[5:])))
-    return rows
 
 
 def flat_ms(rows, function: str) -> float:
