@@ -20,5 +20,14 @@ echo "== buf lint and format" >&2
 .venv/bin/buf format -d --exit-code
 echo "== ruff" >&2
 .venv/bin/ruff check duragraph_pprof tests bench
-echo "== pytest" >&2
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+echo "== pytest, $(.venv/bin/python -V): every test" >&2
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
+echo "== soak: threads churning, asyncio, GC pressure, every profile polled" >&2
+.venv/bin/python -m tests.soak "${DURAGRAPH_PPROF_SOAK_SECONDS:-120}"
+# every other supported CPython: the suite without the Collector (its tests ran above)
+for version in 3.10 3.12 3.13; do
+  python=$(bash scripts/find-python.sh "$version")
+  echo "== pytest, $("$python" -V): every test but the Collector's" >&2
+  PYTHON=$python VENV=.venv-$version bash scripts/setup.sh
+  ".venv-$version/bin/python" -m pytest -p no:cacheprovider -m "not collector" "$@"
+done

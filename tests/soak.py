@@ -1,16 +1,18 @@
-"""A soak run, not a test: `python -m tests.soak SECONDS`, from the repository root.
+"""A soak run: `python -m tests.soak SECONDS`, from the repository root (scripts/test.sh runs it).
 
-It hammers the HTTP surface the way the load benchmark did when it once hit a segmentation fault
-inside CPython 3.11 (README, Known limits): busy threads, threads that start and end all the time,
-an asyncio loop, and clients polling goroutine dumps at every debug level, CPU profiles, cmdline
-and symbol. Run it with core dumps on (`ulimit -c unlimited`); faulthandler prints every
-thread's stack if the process crashes, or if it is still running 60 s after its end.
+It hammers the profiler the way the load benchmark did when it once hit a segmentation fault
+inside CPython 3.11 (README, Known limits), with the native sampler and the sampled heap on: busy
+threads, threads that start and end all the time, an asyncio loop, garbage-collector pressure,
+and clients polling goroutine dumps at every debug level, CPU and wall profiles, traces, the
+heap, cmdline and symbol. faulthandler prints every thread's stack if the process crashes, or if
+it is still running 60 s after its end. It exits non-zero if any request failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import random
 import sys
 import threading
@@ -21,7 +23,8 @@ import duragraph_pprof
 from bench.workloads import BusyThreads
 
 PATHS = ("goroutine?debug=0", "goroutine?debug=1", "goroutine?debug=2", "", "cmdline",
-         "symbol", "profile?seconds=20")
+         "symbol", "profile?seconds=20", "wall?seconds=3", "trace?seconds=2", "heap",
+         "allocs?debug=1", "heap?gc=1")
 
 
 def _churn(stop: threading.Event) -> None:
@@ -45,6 +48,16 @@ def _tasks(stop: threading.Event) -> None:
     asyncio.run(main())
 
 
+def _garbage(stop: threading.Event) -> None:
+    """Cycles for the collector, and allocations for the heap sampler, all the time."""
+    while not stop.is_set():
+        for _ in range(2000):
+            a: dict = {}
+            b = {"a": a, "payload": "x" * random.randint(10, 5000)}
+            a["b"] = b
+        gc.collect(random.randint(0, 2))
+
+
 def _poll(stop: threading.Event, url: str, errors: list[str]) -> None:
     while not stop.is_set():
         try:
@@ -65,6 +78,7 @@ def main(argv: list[str]) -> int:
     errors: list[str] = []
     jobs = [threading.Thread(target=_churn, args=(stop,)) for _ in range(2)]
     jobs.append(threading.Thread(target=_tasks, args=(stop,)))
+    jobs.append(threading.Thread(target=_garbage, args=(stop,)))
     jobs += [threading.Thread(target=_poll, args=(stop, base + path, errors)) for path in PATHS]
     try:
         with BusyThreads(2):
@@ -78,10 +92,12 @@ def main(argv: list[str]) -> int:
         stop.set()
         profiler.stop()
     faulthandler.cancel_dump_traceback_later()
-    print(f"soak: {seconds:g} s survived, {len(errors)} failed requests")
+    stats = profiler.collector.sampler.stats()
+    print(f"soak: {seconds:g} s survived, {len(errors)} failed requests, "
+          f"sampler {profiler.collector.sampler.describe()} took {stats.ticks} ticks")
     for line in errors[:10]:
         print(f"  {line}")
-    return 0
+    return 1 if errors or not stats.ticks else 0
 
 
 if __name__ == "__main__":
