@@ -80,6 +80,7 @@ def _print_help(profiler) -> None:
         url = profiler.http.url
         lines += [
             f"  pprof (HTTP): {url}",
+            f"  flame graphs (browser): {url}ui/",
             "try:",
             f"  curl -s '{url}goroutine?debug=2' | grep -c '^goroutine'",
             f"  go tool pprof -top '{url}profile?seconds=5'",

@@ -31,5 +31,6 @@ def index_page(rows: list[tuple[str, int, str]], notes: tuple[str, ...] = ()) ->
         f"{about}<br>\n"
         "Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n"
         f"{table}</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n"
+        "<a href=\"ui/\">flame graphs, top and diffs in the browser</a>\n<br>\n"
         f"<p>\nProfile Descriptions:\n<ul>\n{descriptions}</ul>\n</p>\n</body>\n</html>\n"
     )

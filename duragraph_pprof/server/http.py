@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .. import ui
 from ..encode.index import index_page
 from ..errors import RequestError
 from ..guard import BindTarget, bearer_token_ok
@@ -104,11 +105,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(500, "internal error - the application log has the details", head=head)
 
     def _route(self, body: bytes, head: bool) -> None:
+        url = urlsplit(self.path)
+        path = unquote(url.path)  # Go routes on the unescaped path: %68eap is heap
+        if path == ui.UI_PATH or path.startswith(ui.UI_PATH + "/"):  # the page checks its own token
+            return self._reply(ui.route(self.server.collector, path, url.query, self._authorized(),
+                                        ClientGone(self.connection, self.server.stopping)), head)
         if not self._authorized():
             raise RequestError("unauthenticated", "missing or wrong token - send "
                                "Authorization: Bearer $DURAGRAPH_PPROF_TOKEN")
-        url = urlsplit(self.path)
-        path = unquote(url.path)  # Go routes on the unescaped path: %68eap is heap
         if path == PREFIX.rstrip("/"):
             return self._redirect(PREFIX)
         if not path.startswith(PREFIX):
@@ -147,6 +151,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(rendered.body)
+
+    def _reply(self, reply: ui.Reply, head: bool) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for key, value in reply.headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(reply.body)
 
     def _redirect(self, location: str) -> None:
         self.send_response(301)

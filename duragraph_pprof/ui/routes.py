@@ -1,0 +1,140 @@
+"""Requests under /debug/pprof/ui -> replies. The page and its script and styles are public
+(they hold no data, and a browser cannot send a header when it opens a page); everything under
+`api/` needs the token when one is set, and reads profiles only through `render`, so the page
+gets the bytes `go tool pprof` gets, with the same limits and errors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from ..errors import RequestError
+from ..render import ProfileRequest, render
+from . import decode, source
+from .store import Stored, store_for
+
+if TYPE_CHECKING:
+    from ..core.collector import Collector
+
+UI_PATH = "/debug/pprof/ui"
+# only the page's own files: no inline script or style, no other origin, no frames, and no
+# string may ever become markup (Trusted Types with no policy refuses innerHTML and friends)
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+       "require-trusted-types-for 'script'; trusted-types 'none'")
+HEADERS = (("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"),
+           ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8"}
+JSON = "application/json"
+# what the picker offers: every registry profile that is pprof (not cmdline, symbol, trace)
+TIMED = ("profile", "wall")
+NOT_PPROF = ("cmdline", "symbol", "trace")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = HEADERS
+
+
+def route(collector: Collector, path: str, query: str, authorized: bool,
+          cancel: threading.Event | None = None) -> Reply:
+    """`path` is the whole unescaped path, starting with UI_PATH."""
+    rest = path[len(UI_PATH):]
+    if rest == "":
+        return Reply(301, "text/plain; charset=utf-8", b"", HEADERS + (("Location", "ui/"),))
+    if not rest.startswith("/api/"):
+        return _static(rest.lstrip("/") or "index.html")
+    if not authorized:
+        raise RequestError("unauthenticated", "missing or wrong token - send "
+                           "Authorization: Bearer $DURAGRAPH_PPROF_TOKEN")
+    api = _API.get(rest[len("/api/"):])
+    if api is None:
+        raise RequestError("not_found", "Unknown profile")
+    return api(collector, _first(query), cancel)
+
+
+def _static(name: str) -> Reply:
+    files = _static_files()
+    if name not in files:
+        raise RequestError("not_found", "404 page not found")
+    return Reply(200, _TYPES[name[name.rindex("."):]], files[name])
+
+
+_cache: dict[str, bytes] = {}
+
+
+def _static_files() -> dict[str, bytes]:
+    if not _cache:
+        folder = resources.files(__package__) / "static"
+        for item in folder.iterdir():
+            suffix = item.name[item.name.rfind("."):]
+            if suffix in _TYPES:
+                _cache[item.name] = item.read_bytes()
+    return _cache
+
+
+def _first(query: str) -> dict[str, str]:
+    try:
+        form = parse_qs(query, keep_blank_values=True, max_num_fields=16)
+    except ValueError:
+        raise RequestError("invalid", "too many query parameters") from None
+    return {key: values[0] for key, values in form.items()}
+
+
+def _json(value: object) -> Reply:
+    return Reply(200, JSON, json.dumps(value, separators=(",", ":")).encode())
+
+
+def _profiles(collector: Collector, form: dict[str, str], cancel) -> Reply:
+    entries = [e for e in collector.registry.entries() if e.name not in NOT_PPROF]
+    return _json({
+        "profiles": [{"name": e.name, "description": e.description, "timed": e.name in TIMED,
+                      "delta": e.delta} for e in entries],
+        "max_seconds": collector.config.max_seconds,
+    })
+
+
+def _profile(collector: Collector, form: dict[str, str], cancel) -> Reply:
+    name = form.get("name", "")
+    if name in NOT_PPROF:
+        raise RequestError("not_found", "Unknown profile")
+    request = ProfileRequest(name, form.get("seconds") or None, None, form.get("gc") or None)
+    body = render(collector, request, cancel).body
+    parsed = decode.parse(body)
+    key = store_for(collector).add(Stored(name, body, decode.files(parsed)))
+    return _json({"id": key, "name": name, "seconds": request.seconds,
+                  **decode.to_json(parsed)})
+
+
+def _raw(collector: Collector, form: dict[str, str], cancel) -> Reply:
+    stored = _stored(collector, form)
+    disposition = f'attachment; filename="{stored.name}.pb.gz"'
+    return Reply(200, "application/octet-stream", stored.body,
+                 HEADERS + (("Content-Disposition", disposition),))
+
+
+def _source(collector: Collector, form: dict[str, str], cancel) -> Reply:
+    stored = _stored(collector, form)
+    filename = form.get("file", "")
+    if filename not in stored.files:
+        raise RequestError("not_found", "that file is not in this profile")
+    return _json({"file": filename, "lines": source.read_lines(filename)})
+
+
+def _stored(collector: Collector, form: dict[str, str]) -> Stored:
+    stored = store_for(collector).get(form.get("id", ""))
+    if stored is None:
+        raise RequestError("not_found", "no such profile here any more - load it again")
+    return stored
+
+
+_API = {"profiles": _profiles, "profile": _profile, "raw": _raw, "source": _source}
