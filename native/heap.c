@@ -205,24 +205,21 @@ static void hook(dg_domain *d)
     d->hooked = 1;
 }
 
-static void unhook(dg_domain *d)
-{
-    PyMemAllocatorEx current;
-    PyMem_GetAllocator(d->domain, &current);
-    if (d->hooked && current.malloc == h_malloc && current.ctx == d) {
-        PyMem_SetAllocator(d->domain, &d->saved);
-        d->hooked = 0;
-    } else if (d->hooked && current.malloc != h_malloc) {
-        /* someone wrapped ours (or, like tracemalloc.stop(), put back what it saw before us):
-         * ours may still be called, and forwards */
-    }
-}
-
 static int on_top(dg_domain *d)
 {
     PyMemAllocatorEx current;
     PyMem_GetAllocator(d->domain, &current);
     return current.malloc == h_malloc && current.ctx == d;
+}
+
+/* Only from the top of the chain: a hook set since wraps ours, and would call a freed saved
+ * pair. Ours then stays where it is and only forwards (H.on is off). */
+static void unhook(dg_domain *d)
+{
+    if (d->hooked && on_top(d)) {
+        PyMem_SetAllocator(d->domain, &d->saved);
+        d->hooked = 0;
+    }
 }
 
 /* -- Python ----------------------------------------------------------------------------------- */
