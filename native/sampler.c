@@ -641,6 +641,17 @@ static int alloc_tables(Sampler *s)
     return 0;
 }
 
+/* The lock and condition the thread sleeps on (the condition on the monotonic clock). */
+static void init_sync(Sampler *s)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
 static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"hz", "budget", "active", "current_tasks", "max_depth", NULL};
@@ -677,12 +688,7 @@ static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
         PyErr_NoMemory();
         return -1;
     }
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    init_sync(s);
     s->interp = PyInterpreterState_Main();
     return 0;
 }
@@ -886,12 +892,7 @@ static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
 /* After fork: the sampler thread did not come along, and its locks may be held forever. */
 static PyObject *Sampler_forget_in_child(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    init_sync(s);
     if (s->running)
         running_samplers = 0;
     s->running = s->stopping = 0;

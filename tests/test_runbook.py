@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from support.profiles import contend, pprof, top_rows
+from support.workload import imported
 
 import duragraph_pprof
 
@@ -70,18 +71,8 @@ def line_of(marker: str) -> int:
 # -- set-up ----------------------------------------------------------------------------------------
 @pytest.fixture
 def workload(tmp_path):
-    name = f"runbook_workload_{os.getpid()}_{id(tmp_path):x}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(WORKLOAD)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    try:
+    with imported(tmp_path, "runbook_workload", WORKLOAD) as module:
         yield module
-    finally:
-        module.RETAINED.clear()
-        del sys.modules[name]
 
 
 @contextmanager

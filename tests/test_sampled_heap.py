@@ -4,15 +4,14 @@ count, allocations that are freed, and living beside tracemalloc and other alloc
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import tracemalloc
 import urllib.request
 from contextlib import contextmanager
 
 import pytest
 from support.profiles import parse_pprof, pprof, top_rows
+from support.workload import imported
 
 import duragraph_pprof
 from duragraph_pprof import _native
@@ -46,18 +45,8 @@ def churn(count):
 
 @pytest.fixture
 def workload(tmp_path):
-    name = f"heap_workload_{id(tmp_path):x}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(WORKLOAD)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    try:
+    with imported(tmp_path, "heap_workload", WORKLOAD) as module:
         yield module
-    finally:
-        module.RETAINED.clear()
-        del sys.modules[name]
 
 
 @contextmanager
