@@ -43,7 +43,7 @@ def environ(otelcol: Collector, protocol: str = "grpc", **extra: str) -> dict[st
 class Running:
     """A collector core and its pusher, stopped in the right order whatever happens."""
 
-    def __init__(self, env: dict[str, str], interval: float, heap: bool = False) -> None:
+    def __init__(self, env: dict[str, str], interval: float, heap: bool | str = False) -> None:
         self.config = load_config({}, push_interval=interval, heap=heap)
         self.core = Core(self.config)
         self.core.start()
@@ -199,6 +199,24 @@ def test_profiles_arrive_and_the_cpu_burner_carries_the_cpu(otelcol, protocol, c
     assert burner > 1.0e9  # 1.5 s of CPU burnt, sampled at 100 Hz
     attrs = [a for names, _, a in cpu["samples"] if any("burn_cpu" in n for n in names)]
     assert all(a["thread.name"] == "burner" and isinstance(a["thread.id"], int) for a in attrs)
+
+
+def test_the_sampled_heap_pushes_gos_four_values(otelcol):
+    retained = []
+    with Running(environ(otelcol), interval=3600, heap="sampled") as run:
+        retained.extend(bytearray(4096) for _ in range(4000))  # 16 MiB kept
+        run.pusher.stop()
+    profiles = otelcol.wait_for(lambda: decoded_profiles(otelcol), timeout=10)
+    heap = [p for p in profiles if p["period_type"] == ("space", "bytes")]
+    assert {p["sample_type"] for p in heap} == {
+        ("alloc_objects", "count"), ("alloc_space", "bytes"),
+        ("inuse_objects", "count"), ("inuse_space", "bytes")}
+    assert all(p["period"] == 524288 for p in heap)
+    (inuse,) = of_type(profiles, "inuse_space", "bytes")
+    here = sum(v for names, v, _ in inuse["samples"]
+               if any("test_the_sampled_heap_pushes" in n for n in names))
+    assert here >= 8 * 2**20, here  # an estimate of 16 MiB, from about 32 samples
+    del retained
 
 
 # -- 2. metrics and the goroutine count -------------------------------------------------------------
