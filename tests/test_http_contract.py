@@ -227,6 +227,7 @@ def test_index_lists_every_profile_with_its_count_and_description():
     assert counts["mutex"] == len(parse(mutex).sample) >= 1
     assert counts["heap"] == counts["allocs"] > 0
     assert "<p>Stack sampler: native, 100 Hz nominal</p>" in text
+    assert "<p>Heap profile: exact (tracemalloc)</p>" in text  # listening() asks for exact
     for entry in entries:
         assert (f"<li><div class=profile-name>{entry.name}: </div> "
                 f"{html.escape(entry.description).replace('&#x27;', '&#39;')}</li>") in text

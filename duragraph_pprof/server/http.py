@@ -131,9 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _index(self) -> str:
         entries = self.server.collector.registry.entries()
-        sampler = self.server.collector.sampler
+        collector = self.server.collector
+        sampler, heap = collector.sampler, collector.heap
+        heap_note = {"sampled": f"sampled, one allocation per {heap.rate} bytes on average",
+                     "exact": "exact (tracemalloc)"}.get(heap.mode, "off")
         return index_page([(e.name, e.count(), e.description) for e in entries],
-                          (f"Stack sampler: {sampler.describe()}, {sampler.hz} Hz nominal",))
+                          (f"Stack sampler: {sampler.describe()}, {sampler.hz} Hz nominal",
+                           f"Heap profile: {heap_note}"))
 
     def _authorized(self) -> bool:
         token = self.server.collector.config.token
