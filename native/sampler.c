@@ -42,6 +42,7 @@
 #define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
 #define BUDGET_TICKS 8
+#define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
 #define POST_READ_NS 200000 /* how long after the tick a runnable thread has surely run */
 #define INTERNAL_PREFIX "duragraph-pprof"
 
@@ -91,6 +92,14 @@ typedef struct {
     int run_valid;
     uint32_t run_stack;
     PyObject *run_task;
+    /* a delta found running at a stack it had just moved to, held for one more read: a thread
+     * that ends a burst as the sampler asks for the GIL gives it up at the next call's first
+     * instruction, the wait it is about to block in. If the next read finds it idle there, the
+     * delta goes back to where it ran before. */
+    int held;
+    int64_t held_cpu;
+    uint32_t held_stack, held_prev_stack;
+    PyObject *held_task, *held_prev_task;
 } dg_thread;
 
 typedef struct {
@@ -361,20 +370,42 @@ static void charge(Sampler *s, dg_thread *r, uint32_t stack, PyObject *task, int
     }
 }
 
+/* The held delta, at the next clock read: `idle` if the thread sat still at the held stack. */
+static void release_held(Sampler *s, dg_thread *r, int idle)
+{
+    if (!r->held)
+        return;
+    r->held = 0;
+    if (idle)
+        charge(s, r, r->held_prev_stack, r->held_prev_task, r->held_cpu);
+    else
+        charge(s, r, r->held_stack, r->held_task, r->held_cpu);
+}
+
 /* Charge the delta read at the last tick, now that the read after it says where it burnt. */
 static void settle(Sampler *s, dg_thread *r, int known)
 {
     if (!r->pending)
         return;
     r->pending = 0;
-    if (!known || r->running || !r->run_valid) {
-        charge(s, r, r->pend_stack, r->pend_task, r->pend_cpu);
-        r->run_valid = 1;
-        r->run_stack = r->pend_stack;
-        r->run_task = r->pend_task;
-    } else { /* blocked where it was found: it burnt that where it last ran */
+    if (known && !r->running && r->run_valid) { /* blocked: it burnt that where it last ran */
         charge(s, r, r->run_stack, r->run_task, r->pend_cpu);
+        return;
     }
+    int moved = r->run_valid && (r->run_stack != r->pend_stack || r->run_task != r->pend_task);
+    if (known && moved) {
+        r->held = 1;
+        r->held_cpu = r->pend_cpu;
+        r->held_stack = r->pend_stack;
+        r->held_task = r->pend_task;
+        r->held_prev_stack = r->run_stack;
+        r->held_prev_task = r->run_task;
+    } else {
+        charge(s, r, r->pend_stack, r->pend_task, r->pend_cpu);
+    }
+    r->run_valid = 1;
+    r->run_stack = r->pend_stack;
+    r->run_task = r->pend_task;
 }
 
 /* Before the counters go to Python: settle what waits, and use no key of theirs again. */
@@ -382,6 +413,7 @@ static void settle_all(Sampler *s)
 {
     for (int i = 0; i < s->nthreads; i++) {
         settle(s, &s->threads[i], 0);
+        release_held(s, &s->threads[i], 0);
         s->threads[i].run_valid = 0;
     }
 }
@@ -469,6 +501,9 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
         c->wall_n++;
         c->wall_ns += wall_ns;
     }
+    if (cpu >= 0) /* idle since at the same key: the held delta was burnt before it came here */
+        release_held(s, r, r->stack == r->held_stack && task == r->held_task &&
+                               cpu * IDLE_SHARE < wall_ns);
     if (cpu > 0) {
         r->pending = 1;
         r->pend_cpu = cpu;
@@ -551,7 +586,8 @@ static void tick(Sampler *s, int64_t wall_ns)
                 s->threads[kept] = *r;
             kept++;
         } else {
-            settle(s, r, 1);
+            settle(s, r, 0);
+            release_held(s, r, 0);
             if (!r->resolved)
                 s->unresolved--;
         }
@@ -811,6 +847,7 @@ static PyObject *Sampler_compact(Sampler *s, PyObject *args)
         s->threads[i].walked = 0;
         s->threads[i].run_valid = 0;
         s->threads[i].pending = 0;
+        s->threads[i].held = 0;
     }
     dg_drop_refs(refs, nrefs); /* last: a finaliser may run Python, and a tick with it */
     dg_drop_refs(tasks, ncounters);

@@ -30,10 +30,15 @@ def _by_thread(profile: Profile) -> dict[str, list]:
 
 
 def _wall_for(seconds: float, sampler: NativeSampler | None = None) -> tuple[Profile, Profile]:
+    """A window of at least `seconds`, and of at least 5 ticks (on a loaded machine the sampling
+    thread may wait long for a core)."""
     sampler = sampler or NativeSampler(100, 0.05)
     window = sampler.open_window()
     try:
         time.sleep(seconds)
+        deadline = time.monotonic() + 20
+        while sampler.native_stats()["ticks"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         profiles = window.close()
         sampler.stop()
@@ -179,10 +184,11 @@ def test_cpu_burnt_before_a_wait_is_charged_where_it_burnt():
     waiting = sum(s.values[1] for s in mine if s.stack[0].function == "threading.Condition.wait"
                   or s.stack[0].function.endswith(".wait"))
     assert total > 0
-    # 0 to 7 % here: a tick that asks for the GIL in a burst's last 5 ms finds the thread in the
-    # wait's own Python code, still running (README, known limits); before, every tick's delta
-    # landed on the stack it found
-    assert waiting < 0.12 * total, f"{waiting / total:.1%} of the CPU charged to the wait"
+    # a tick that asks for the GIL in a burst's last 5 ms finds the thread in the wait's first
+    # instruction, still running: the delta is held until the next read shows it idle there
+    # under 0.1 % on a quiet machine; a loaded one (runnable threads kept off a core past the
+    # read after the tick) makes a little more
+    assert waiting < 0.05 * total, f"{waiting / total:.1%} of the CPU charged to the wait"
 
 
 def test_asyncio_task_names_label_the_samples():
