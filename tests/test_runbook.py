@@ -145,7 +145,7 @@ def test_memory_leak_top_base_and_list(go, workload, tmp_path):
         workload.leak_memory(2000)
         curl(profiler, "heap", tmp_path / "after.pprof")
     leak = f"{workload.__name__}.leak_memory"
-    top = pprof(go, tmp_path, "-top", "-base", "before.pprof", "after.pprof")
+    top = pprof(go, tmp_path, "-top", "-unit=MB", "-base", "before.pprof", "after.pprof")
     assert "Type: inuse_space" in top
     rows = top_rows(top)
     assert rows[0][2] == leak, top

@@ -92,7 +92,7 @@ def test_the_leak_runbook_finds_the_leak_with_the_sampled_heap(go, workload, tmp
         (tmp_path / "after.pprof").write_bytes(fetch(profiler, "heap"))
         text = fetch(profiler, "heap?debug=1").decode()
     leak = f"{workload.__name__}.leak"
-    top = pprof(go, tmp_path, "-top", "-base", "before.pprof", "after.pprof")
+    top = pprof(go, tmp_path, "-top", "-unit=MB", "-base", "before.pprof", "after.pprof")
     assert "Type: inuse_space" in top
     rows = top_rows(top)
     assert rows[0][2] == leak, top
