@@ -7,24 +7,29 @@ A missing Go toolchain or Chromium fails these tests; they never skip.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import os
 import re
-import shutil
-import subprocess
 import sys
-import threading
-import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from support.browser import CHROMIUM, chromium, open_page, screenshot, watch
+from support.browser import CHROMIUM, chromium, screenshot
+from support.ui import (
+    HIDE,
+    assert_tops_agree,
+    frames,
+    go_binary,
+    go_top,
+    load,
+    origin,
+    page_on,
+    raw,
+    running,
+    serving,
+    top_table,
+)
 
-import duragraph_pprof
-
-UI = "/debug/pprof/ui/"
-HIDE = r"^threading\.Thread\.(_bootstrap|_bootstrap_inner|run)$"  # the page's default
 EVIL = "<img src=x onerror=alert(1)>"
 WORKLOAD = '''\
 """A busy function for the flame-graph page."""
@@ -45,10 +50,7 @@ def idle(stop):
 
 @pytest.fixture(scope="module")
 def go() -> str:
-    path = shutil.which("go")
-    if path is None:
-        pytest.fail("the Go toolchain is required: `go tool pprof` is the reference")
-    return path
+    return go_binary()
 
 
 @pytest.fixture(scope="module")
@@ -71,119 +73,6 @@ def workload(tmp_path):
         yield module
     finally:
         del sys.modules[name]
-
-
-@contextmanager
-def serving(**overrides):
-    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": "exact", **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-@contextmanager
-def running(*targets):
-    stop = threading.Event()
-    threads = [threading.Thread(target=t, args=(stop,), name=t.__name__) for t in targets]
-    for t in threads:
-        t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-
-
-def origin(profiler) -> str:
-    host, port = profiler.http_address[:2]
-    return f"http://{host}:{port}"
-
-
-@contextmanager
-def page_on(browser, base: str, name: str):
-    """A fresh browser context on the page; on exit, nothing left the listener, no dialog
-    opened, no policy was violated and the script raised nothing."""
-    context = browser(name)
-    traffic = watch(context, base)
-    try:
-        page = open_page(context, base + UI, traffic)
-        yield page, traffic
-        assert traffic.outside == [], traffic.outside
-        assert traffic.dialogs == [], traffic.dialogs
-        assert page.evaluate("window.__violations || []") == []
-        refused = "the server responded with a status of 401"  # the token test's own asks
-        assert [e for e in traffic.errors if refused not in e] == [], traffic.errors
-        assert all(url.startswith(base + "/") for url, _ in traffic.requests)
-    finally:
-        context.close()
-
-
-def load(page, name: str, seconds: int | None = None, timeout: float = 120_000) -> None:
-    page.wait_for_selector("#profile option", state="attached")
-    page.select_option("#profile", name)
-    if seconds is not None:
-        page.fill("#seconds", str(seconds))
-    before = page.evaluate("document.body.dataset.profileId || ''")
-    page.click("#load")
-    wait_shown(page, before, timeout)
-
-
-def wait_shown(page, before: str, timeout: float = 120_000) -> None:
-    page.wait_for_function("before => (document.body.dataset.profileId || '') !== before",
-                           arg=before, timeout=timeout)
-
-
-def frames(page, depth: int | None = None) -> list[tuple[str, float, str]]:
-    """(name, width in px, classes) of the drawn frames, widest first."""
-    selector = ".frame" if depth is None else f".frame[data-depth='{depth}']"
-    found = page.eval_on_selector_all(
-        selector, "els => els.map(e => [e.textContent, e.getBoundingClientRect().width, "
-        "e.className])")
-    return sorted((tuple(f) for f in found), key=lambda f: -f[1])
-
-
-def top_table(page) -> dict[str, tuple[float, float]]:
-    """The page's top table: name -> (flat%, cum%)."""
-    rows = page.eval_on_selector_all(
-        "#top tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.innerText))")
-    return {row[5].removeprefix("list").strip(): (float(row[1][:-1]), float(row[4][:-1]))
-            for row in rows}
-
-
-def raw(profiler, key: str, out: Path, token: str | None = None) -> Path:
-    """The bytes the page drew, as its download button fetches them."""
-    request = urllib.request.Request(origin(profiler) + UI + "api/raw?id=" + key)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        out.write_bytes(response.read())
-    return out
-
-
-def go_top(go: str, tmp_path: Path, *args: str) -> dict[str, tuple[float, float]]:
-    """`go tool pprof -top ARGS`: name -> (flat%, cum%)."""
-    env = {**os.environ, "PPROF_TMPDIR": str(tmp_path)}
-    done = subprocess.run([go, "tool", "pprof", "-top", "-nodefraction=0", *args],
-                          capture_output=True, text=True, check=False, timeout=120, env=env,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    rows = {}
-    for line in done.stdout.split("flat%", 1)[1].splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 6:
-            rows[" ".join(fields[5:])] = (float(fields[1][:-1]), float(fields[4][:-1]))
-    return rows
-
-
-def assert_tops_agree(page_rows, go_rows) -> None:
-    assert go_rows, "go tool pprof printed no rows"
-    for name, (flat, cum) in go_rows.items():
-        assert name in page_rows, (name, sorted(page_rows))
-        mine = page_rows[name]
-        assert abs(mine[0] - flat) <= 1 and abs(mine[1] - cum) <= 1, (name, mine, (flat, cum))
 
 
 # -- CPU: widest frame, zoom, search, hover, top table, source -------------------------------------
@@ -237,16 +126,21 @@ def test_a_function_named_like_markup_is_shown_as_text(browser, tmp_path):
     spec = importlib.util.spec_from_file_location("xss", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.parked.__code__ = module.parked.__code__.replace(co_qualname=EVIL, co_name=EVIL)
+    shown_as = f"xss.{EVIL}"
+    if sys.version_info >= (3, 11):  # the function's own name is the markup
+        module.parked.__code__ = module.parked.__code__.replace(co_qualname=EVIL, co_name=EVIL)
+    else:  # 3.10 names functions from their source: the markup is the module's name instead
+        module.__name__ = EVIL
+        shown_as = f"{EVIL}.parked"
     with serving() as profiler, running(module.parked), \
             page_on(browser, origin(profiler), "xss") as (page, traffic):
         load(page, "goroutine")
         shown = [f for f in frames(page) if EVIL in f[0]]
-        assert shown and shown[0][0] == f"xss.{EVIL}", frames(page)
+        assert shown and shown[0][0] == shown_as, frames(page)
         assert page.evaluate("document.querySelectorAll('img, svg, script:not([src])').length") == 0
         page.fill("#search", "onerror")
         page.hover(".frame.match")
-        assert f"xss.{EVIL}" in page.inner_text("#tip")
+        assert shown_as in page.inner_text("#tip")
         assert EVIL in page.inner_text("#top")
         screenshot(page, "6-xss-as-text")
         page.wait_for_timeout(300)  # an onerror would have fired by now
@@ -276,3 +170,35 @@ def test_with_a_token_the_page_asks_once_and_sends_it_as_a_header(browser):
         assert set(sent[1:]) == {f"Bearer {token}", "Bearer wrong"} and \
             sent[-3:] == [f"Bearer {token}"] * 3, sent
         assert token not in page.content()
+
+
+# -- the page's own pprof decoder -------------------------------------------------------------------
+def test_the_page_decodes_pprof_as_go_does(browser):
+    from duragraph_pprof._gen.perftools.profiles import profile_pb2 as pb
+
+    message = pb.Profile(string_table=["", "space", "bytes", "inner", "outer", "a.py",
+                                       "thread.name", "main"], default_sample_type=1,
+                         time_nanos=1_700_000_000_123_456_789)
+    message.sample_type.add(type=1, unit=2)
+    message.sample_type.add(type=1, unit=2)
+    message.function.add(id=1, name=3, filename=5, start_line=10)
+    message.function.add(id=2, name=4, filename=5, start_line=1)
+    location = message.location.add(id=7)
+    location.line.add(function_id=1, line=12)  # inlined into the next line's function
+    location.line.add(function_id=2, line=3)
+    sample = message.sample.add(location_id=[7], value=[-5, 1 << 40])  # a shrink; a big value
+    sample.label.add(key=6, str=7)
+    body = list(gzip.compress(message.SerializeToString()))
+    with serving() as profiler, page_on(browser, origin(profiler), "decode") as (page, _):
+        page.wait_for_selector("#profile option", state="attached")
+        got = page.evaluate("""async bytes => {
+            const pprof = await import("./pprof.js");
+            return pprof.decode(await pprof.gunzip(new Uint8Array(bytes).buffer));
+        }""", body)
+    stack = [got["functions"][got["frames"][f][0]][0] for f in got["stacks"][0]]
+    assert stack == ["inner", "outer"]  # leaf first, the inlined callee before its caller
+    assert [got["frames"][f][1] for f in got["stacks"][0]] == [12, 3]
+    assert got["values"] == [[-5, 1 << 40]]
+    assert got["label_sets"][got["labels"][0]] == "thread.name=main"
+    assert got["default_type"] == 0 and got["functions"][0] == ["inner", "a.py", 10]
+    assert abs(got["time_nanos"] - message.time_nanos) < 1e3

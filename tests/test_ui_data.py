@@ -3,7 +3,6 @@ from the very bytes the pprof endpoint serves), the token, and what the source v
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import json
 from contextlib import contextmanager
@@ -11,7 +10,6 @@ from contextlib import contextmanager
 from support.profiles import parse_pprof
 
 import duragraph_pprof
-from duragraph_pprof._gen.perftools.profiles import profile_pb2 as pb
 from duragraph_pprof.ui import decode
 from duragraph_pprof.ui.routes import CSP
 from duragraph_pprof.ui.store import MAX_PROFILES, Store, Stored
@@ -64,43 +62,21 @@ def test_page_and_its_files_are_served_with_a_strict_policy():
     assert b'<a href="ui/">' in index
 
 
-def test_profile_json_is_the_served_pprof_decoded_and_raw_gives_those_bytes():
+def test_profile_is_the_endpoint_s_own_bytes_kept_for_download_and_source():
     with serving() as profiler:
         keep = [bytearray(1 << 16) for _ in range(20)]  # traced: made after start
-        status, _, body = fetch(profiler, UI + "api/profile?name=heap")
-        assert status == 200
-        answer = json.loads(body)
-        status, headers, raw = fetch(profiler, UI + "api/raw?id=" + answer["id"])
+        status, headers, body = fetch(profiler, UI + "api/profile?name=heap")
+        assert (status, headers["content-type"]) == (200, "application/octet-stream")
+        key = headers["x-profile-id"]
+        status, headers, raw = fetch(profiler, UI + "api/raw?id=" + key)
     assert status == 200 and headers["content-disposition"] == 'attachment; filename="heap.pb.gz"'
+    assert raw == body
     parsed = parse_pprof(raw)
-    assert answer["sample_types"] == [["inuse_objects", "count"], ["inuse_space", "bytes"]]
-    assert answer["default_type"] == 1
-    assert len(answer["stacks"]) == len(parsed.sample)
-    total = sum(s.value[1] for s in parsed.sample)
-    assert sum(v[1] for v in answer["values"]) == total >= len(keep) << 16
-    strings = parsed.string_table
-    names = {strings[f.name] for f in parsed.function}
-    assert {f[0] for f in answer["functions"]} == names
+    assert [(parsed.string_table[t.type], parsed.string_table[t.unit])
+            for t in parsed.sample_type] == [("inuse_objects", "count"), ("inuse_space", "bytes")]
+    assert sum(s.value[1] for s in parsed.sample) >= len(keep) << 16
+    assert __file__ in decode.files(parsed)
     del keep
-
-
-def test_decode_expands_inlined_lines_and_keeps_labels():
-    message = pb.Profile(string_table=["", "cpu", "nanoseconds", "inner", "outer", "a.py",
-                                       "thread.name", "main"])
-    message.sample_type.add(type=1, unit=2)
-    message.function.add(id=1, name=3, filename=5, start_line=10)
-    message.function.add(id=2, name=4, filename=5, start_line=1)
-    location = message.location.add(id=7)
-    location.line.add(function_id=1, line=12)
-    location.line.add(function_id=2, line=3)
-    sample = message.sample.add(location_id=[7], value=[5])
-    sample.label.add(key=6, str=7)
-    data = decode.to_json(decode.parse(gzip.compress(message.SerializeToString())))
-    stack = [data["functions"][data["frames"][f][0]][0] for f in data["stacks"][0]]
-    assert stack == ["inner", "outer"]  # leaf first, the inlined callee before its caller
-    assert [data["frames"][f][1] for f in data["stacks"][0]] == [12, 3]
-    assert data["label_sets"][data["labels"][0]] == "thread.name=main"
-    assert decode.files(decode.parse(message.SerializeToString())) == {"a.py"}
 
 
 def test_the_api_needs_the_token_and_the_page_does_not():
@@ -121,8 +97,9 @@ def test_the_api_needs_the_token_and_the_page_does_not():
 
 def test_source_view_reads_only_files_the_profile_names(tmp_path):
     with serving() as profiler:
-        answer = json.loads(fetch(profiler, UI + "api/profile?name=goroutine")[2])
-        files = {f[1] for f in answer["functions"]}
+        status, headers, body = fetch(profiler, UI + "api/profile?name=goroutine")
+        answer = {"id": headers["x-profile-id"]}
+        files = decode.files(decode.parse(body))
         mine = __file__
         assert mine in files  # this test's own thread is in the goroutine profile
         status, _, body = fetch(profiler, f"{UI}api/source?id={answer['id']}&file={mine}")

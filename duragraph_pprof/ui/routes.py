@@ -109,10 +109,10 @@ def _profile(collector: Collector, form: dict[str, str], cancel) -> Reply:
         raise RequestError("not_found", "Unknown profile")
     request = ProfileRequest(name, form.get("seconds") or None, None, form.get("gc") or None)
     body = render(collector, request, cancel).body
-    parsed = decode.parse(body)
-    key = store_for(collector).add(Stored(name, body, decode.files(parsed)))
-    return _json({"id": key, "name": name, "seconds": request.seconds,
-                  **decode.to_json(parsed)})
+    key = store_for(collector).add(Stored(name, body, decode.files(decode.parse(body))))
+    # the page decodes the bytes itself: no per-sample Python work here (under tracemalloc
+    # every allocation of it would be traced too)
+    return Reply(200, "application/octet-stream", body, HEADERS + (("X-Profile-Id", key),))
 
 
 def _raw(collector: Collector, form: dict[str, str], cancel) -> Reply:

@@ -1,6 +1,7 @@
 // The page: asks the listener for profiles (with the token when one is needed), keeps the
 // baseline for diffs, and redraws on every choice.
 import * as model from "./model.js";
+import * as pprof from "./pprof.js";
 import * as view from "./view.js";
 
 // thread start-up frames every thread has: hidden by default (pprof -hide), editable
@@ -101,7 +102,10 @@ async function fetchProfile() {
     setStatus(`fetching ${name}`);
   }
   try {
-    const profile = await (await api("api/profile?" + query)).json();
+    const response = await api("api/profile?" + query);
+    const profile = pprof.decode(await pprof.gunzip(await response.arrayBuffer()));
+    profile.id = response.headers.get("X-Profile-Id");
+    profile.name = name;
     profile.fetch_ms = performance.now() - began;
     return profile;
   } finally {
@@ -154,6 +158,7 @@ function show(p) {
   document.body.dataset.profileId = p.id;
   document.body.dataset.baseId = p.diff ? p.base_id : "";
   document.body.dataset.view = p.diff ? "diff" : "profile";
+  document.body.dataset.fetchMs = (p.fetch_ms || 0).toFixed(1);
   redraw(true);
 }
 
@@ -170,6 +175,7 @@ function redraw(rebuild) {
     state.root = model.buildTree(p, state.type, hideRe());
     state.focus = state.root;
     state.rows = model.topTable(p, state.type, hideRe());
+    state.total = model.totalOf(p, state.type);
     $("source").replaceChildren();
   }
   const search = $("search").value;
@@ -183,6 +189,7 @@ function redraw(rebuild) {
   const maxDelta = p.diff ? Math.max(1, ...[...state.root.children.values()].map((c) => Math.abs(c.total))) : 0;
   state.opts = { diff: !!p.diff, match: state.match, maxDelta };
   drawView();
+  void $("flame").offsetHeight; // layout now, so the time below includes it
   const ms = performance.now() - began;
   document.body.dataset.renderMs = ms.toFixed(1);
   const what = p.diff ? `${p.name}: growth since the baseline (red grew, blue shrank)` : p.name;
@@ -220,7 +227,7 @@ function onHover(event) {
   const n = nodeAt(event);
   const tip = $("tip");
   if (!n) { tip.hidden = true; return; }
-  view.describe(tip, state.shown, n, state.type, model.totalOf(state.shown, state.type));
+  view.describe(tip, state.shown, n, state.type, state.total);
   tip.hidden = false;
   tip.style.left = Math.min(event.clientX + 12, window.innerWidth - tip.offsetWidth - 4) + "px";
   tip.style.top = event.clientY + 14 + "px";
