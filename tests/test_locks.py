@@ -158,7 +158,7 @@ def test_no_profile_shows_the_profilers_frames_or_threads_with_every_kind_on():
 
     profiler = duragraph_pprof.start("serve", environ={}, http_addr="127.0.0.1:0",
                                      grpc_addr="127.0.0.1:0", mutex_fraction=1,
-                                     block_fraction=1, sample_hz=200, cpu_budget=0.2)
+                                     block_fraction=1, heap=True, sample_hz=200, cpu_budget=0.2)
     base = profiler.http_address
     url = f"http://{base[0]}:{base[1]}/debug/pprof/"
     try:
@@ -195,3 +195,21 @@ def test_no_profile_shows_the_profilers_frames_or_threads_with_every_kind_on():
     trace = results["trace?seconds=2"].decode()
     assert "duragraph_pprof." not in trace, trace[:2000]
     assert "app-locker" in trace
+
+
+def test_cutting_own_frames_merges_the_samples_that_become_equal():
+    from duragraph_pprof.core.own import without_own_frames
+    from duragraph_pprof.core.snapshot import Frame, Profile, Sample, ValueType
+
+    app = Frame("app.work", "/srv/app.py", 10, 8)
+    wrapper = Frame("duragraph_pprof.core.lockpatch._ProfiledLock.acquire", lockpatch.__file__,
+                    50, 45)
+    labels = (("thread.name", "worker"),)
+    kind = ValueType("wall", "nanoseconds")
+    profile = Profile((kind,), kind, 10, (Sample((wrapper, app), (3,), labels),
+                                          Sample((app,), (4,), labels),
+                                          Sample((wrapper,), (5,), labels)), 1)
+    cut = without_own_frames(profile)
+    assert cut.samples == (Sample((app,), (7,), labels),)  # the caller carries the wait
+    plain = Profile((kind,), kind, 10, (Sample((app,), (4,), labels),), 1)
+    assert without_own_frames(plain) is plain
