@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== building the OpenTelemetry Collector (cached after the first build)" >&2
 bash scripts/build-collector.sh >/dev/null
+echo "== installing Chromium for the browser tests (once)" >&2
+bash scripts/install-browser.sh
 echo "== installing grpcurl (cached)" >&2
 bash scripts/install-go-tools.sh >/dev/null
 echo "== generated code is up to date" >&2
