@@ -144,8 +144,10 @@ def assert_tops_agree(page_rows, go_rows) -> None:
 
 def record(what: str, page) -> None:
     fetched = float(page.evaluate("document.body.dataset.fetchMs"))
+    decoded = float(page.evaluate("document.body.dataset.decodeMs"))
     drawn = float(page.evaluate("document.body.dataset.renderMs"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with open(SCREENSHOTS / "timings.txt", "a") as out:
-        out.write(f"{what}: request (server render, transfer, JSON parse) {fetched:.0f} ms; "
-                  f"tree, table and flame graph drawn {drawn:.0f} ms\n")
+        out.write(f"{what}: request until decoded {fetched:.0f} ms (of which the page's pprof "
+                  f"decode {decoded:.0f} ms); tree, top table and flame graph drawn "
+                  f"{drawn:.0f} ms\n")

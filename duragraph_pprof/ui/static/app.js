@@ -103,7 +103,10 @@ async function fetchProfile() {
   }
   try {
     const response = await api("api/profile?" + query);
-    const profile = pprof.decode(await pprof.gunzip(await response.arrayBuffer()));
+    const bytes = await response.arrayBuffer();
+    const decoding = performance.now();
+    const profile = pprof.decode(await pprof.gunzip(bytes));
+    profile.decode_ms = performance.now() - decoding;
     profile.id = response.headers.get("X-Profile-Id");
     profile.name = name;
     profile.fetch_ms = performance.now() - began;
@@ -159,6 +162,7 @@ function show(p) {
   document.body.dataset.baseId = p.diff ? p.base_id : "";
   document.body.dataset.view = p.diff ? "diff" : "profile";
   document.body.dataset.fetchMs = (p.fetch_ms || 0).toFixed(1);
+  document.body.dataset.decodeMs = (p.decode_ms || 0).toFixed(1);
   redraw(true);
 }
 

@@ -54,31 +54,40 @@ export function totalOf(p, t) {
 // `go tool pprof -top`: flat (leaf) and cum (once per sample) by function.
 export function topTable(p, t, hideRe) {
   const hidden = hiddenSet(p, hideRe);
-  const rows = new Map();
+  // one row per function key; `stamp` marks the rows a sample already counted, without a Set
+  const rowOf = new Int32Array(p.functions.length);
+  const byKey = new Map();
+  const list = [];
+  p.functions.forEach((f, fi) => {
+    const key = functionKey(p, fi);
+    let r = byKey.get(key);
+    if (r === undefined) { r = list.length; byKey.set(key, r); list.push({ fi, name: f[0], flat: 0, cum: 0 }); }
+    rowOf[fi] = r;
+  });
+  const stamp = new Int32Array(list.length).fill(-1);
+  const used = new Uint8Array(list.length);
   const frames = p.frames;
-  let seen = new Set();
   for (let s = 0; s < p.stacks.length; s++) {
     const v = p.values[s][t];
     if (!v) continue;
-    seen = new Set();
     let leaf = true;
     for (const frame of p.stacks[s]) {
       const fi = frames[frame][0];
       if (hidden[fi]) continue;
-      const key = functionKey(p, fi);
-      let row = rows.get(key);
-      if (!row) { row = { fi, name: p.functions[fi][0], flat: 0, cum: 0 }; rows.set(key, row); }
+      const r = rowOf[fi];
+      const row = list[r];
+      used[r] = 1;
       if (leaf) { row.flat += v; leaf = false; }
-      if (!seen.has(key)) { row.cum += v; seen.add(key); }
+      if (stamp[r] !== s) { row.cum += v; stamp[r] = s; }
     }
   }
-  const list = [...rows.values()];
-  list.sort((a, b) => Math.abs(b.flat) - Math.abs(a.flat) || Math.abs(b.cum) - Math.abs(a.cum)
+  const rows = list.filter((_, r) => used[r]);
+  rows.sort((a, b) => Math.abs(b.flat) - Math.abs(a.flat) || Math.abs(b.cum) - Math.abs(a.cum)
     || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let sum = 0;
   const total = totalOf(p, t);
-  for (const row of list) { sum += row.flat; row.sum = sum; row.total = total; }
-  return list;
+  for (const row of rows) { sum += row.flat; row.sum = sum; row.total = total; }
+  return rows;
 }
 
 // The share of samples with a frame whose function matches `re` (each sample once).
