@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import accuracy, goroutines, heap, load, onecore, otlp, overhead, peer
+from . import accuracy, goroutines, heap, load, native, native_peer, onecore, otlp, overhead, peer
 from .report import Row, markdown, table
 from .workloads import IdleCrowd
 
@@ -43,12 +43,28 @@ class Plan:
     onecore_reps: int = 2
     load_s: float = 60.0
     load_blocks: int = 6
+    tick_reps: int = 6
+    tick_block_s: float = 0.6
+    serve_blocks: int = 6
+    demo_s: float = 13.0
+    demo_block_s: float = 3.0
+    # pyroscope side by side: scenario -> (repetitions, pairs per child, block seconds)
+    vs_pyroscope: tuple = (("busy1", 6, 4, 1.0), ("busy10", 5, 4, 1.0), ("crowd", 3, 3, 1.5))
 
 
 QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_s=1.0,
              accuracy_runs=1, accuracy_s=5.0, heap_blocks=200_000, heap_reps=2, mix_rounds=1000,
              mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3, peer_reps=2, peer_pairs=2,
-             peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2)
+             peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2,
+             tick_reps=3, tick_block_s=0.3, serve_blocks=3, demo_s=5.0, demo_block_s=1.5,
+             vs_pyroscope=(("busy1", 2, 2, 0.5), ("busy10", 2, 2, 0.5), ("crowd", 1, 2, 0.5)))
+
+
+def _native_rows(plan: Plan) -> list[Row]:
+    return (native.tick_rows(plan.tick_reps, plan.tick_block_s)
+            + native_peer.rows({name: spec for name, *spec in plan.vs_pyroscope})
+            + native.serve_rows(plan.serve_blocks, 2.0)
+            + native.demo_rows(plan.demo_s, plan.demo_block_s))
 
 
 def _crowd_rows(plan: Plan) -> list[Row]:
@@ -67,6 +83,7 @@ BENCHMARKS = {
     "accuracy": lambda p: accuracy.rows(p.accuracy_runs, p.accuracy_s),
     "heap": lambda p: heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps),
     "otlp": lambda p: otlp.rows(p.otlp_s, p.otlp_reps),
+    "native": _native_rows,
 }
 
 

@@ -26,27 +26,30 @@ CHILD = os.path.join(ROOT, "bench", "peer_child.py")
 INSTALL_TIMEOUT = 600.0
 
 
-def _venv_python() -> str:
-    return os.path.join(VENV, "bin", "python")
-
-
 def ensure_peer() -> tuple[str | None, str]:
     """(python of the peer's environment, its version) or (None, why not)."""
-    python = _venv_python()
-    probe = _probe(python)
+    return ensure_venv(VENV, f"{PEER}=={PEER_VERSION}", CHILD)
+
+
+def ensure_venv(venv: str, requirement: str, child: str) -> tuple[str | None, str]:
+    """A virtual environment under .build/ with `requirement` installed, created on first use:
+    (its python, the version `child probe` reports) or (None, why not)."""
+    python = os.path.join(venv, "bin", "python")
+    probe = _probe(python, child)
     if probe is not None:
         return python, probe
     try:
         if not os.path.exists(python):
             base = getattr(sys, "_base_executable", None) or sys.executable
-            _run([base, "-m", "venv", VENV], 120)
-        _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-              f"{PEER}=={PEER_VERSION}"], INSTALL_TIMEOUT)
+            _run([base, "-m", "venv", venv], 120)
+        _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", requirement],
+             INSTALL_TIMEOUT)
     except _Failed as exc:
         return None, str(exc)
-    probe = _probe(python)
+    probe = _probe(python, child)
     if probe is None:
-        return None, f"{PEER} installed but does not import in {os.path.relpath(VENV, ROOT)}"
+        name = requirement.split("=")[0]
+        return None, f"{name} installed but does not import in {os.path.relpath(venv, ROOT)}"
     return python, probe
 
 
@@ -68,11 +71,11 @@ def _run(cmd: list[str], timeout: float) -> str:
     return done.stdout
 
 
-def _probe(python: str) -> str | None:
+def _probe(python: str, child: str) -> str | None:
     if not os.path.exists(python):
         return None
     try:
-        out = _run([python, CHILD, "probe"], 60)
+        out = _run([python, child, "probe"], 60)
         return json.loads(out.strip().splitlines()[-1])["version"]
     except (_Failed, ValueError, KeyError, IndexError):
         return None

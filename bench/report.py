@@ -99,3 +99,21 @@ def machine() -> str:
 
 def _met(met: bool | None) -> str:
     return {True: "yes", False: "NO", None: "n/a"}[met]
+
+
+def bootstrap(samples: Sequence[Sequence[float]], statistic: Callable[..., float],
+              reps: int = 2000, seed: int = 7) -> tuple[float, float]:
+    """A 95 % percentile interval for `statistic(*samples)`, each sample resampled with
+    replacement on its own."""
+    rng = random.Random(seed)
+    values = []
+    for _ in range(reps):
+        drawn = [[rng.choice(s) for _ in s] for s in samples]
+        try:
+            values.append(statistic(*drawn))
+        except ZeroDivisionError:
+            continue
+    values.sort()
+    if not values:
+        return float("nan"), float("nan")
+    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]

@@ -68,10 +68,11 @@ class BusyThreads:
 
 
 class IdleCrowd:
-    """`threads` threads parked on an event and `tasks` asyncio tasks awaiting a future, on one
-    event loop in its own thread."""
+    """`threads` threads parked on an event `depth` frames below their entry point and `tasks`
+    asyncio tasks awaiting a future, on one event loop in its own thread."""
 
-    def __init__(self, threads: int, tasks: int) -> None:
+    def __init__(self, threads: int, tasks: int, depth: int = 5) -> None:
+        self._depth = depth
         self._release = threading.Event()
         self._threads = [threading.Thread(target=self._park, name=f"idle-{i}", daemon=True)
                          for i in range(threads)]
@@ -101,7 +102,7 @@ class IdleCrowd:
         self._loop.close()
 
     def _park(self) -> None:
-        _descend(5, self._release.wait)
+        _descend(self._depth, self._release.wait)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -1,0 +1,136 @@
+"""The native sampler (issue 10): its tick against the pure-Python sampler's, and its rate and
+blocking-wait share under the default caps. The side-by-side with pyroscope-io is native_peer.py.
+
+Per-tick CPU: both samplers in this process on the same threads, blocks of each in a fresh random
+order per repetition; a block's figure is the sampler's own thread CPU (stats().cpu_ns, waking up
+included) over its ticks, after a warm-up; each repetition gives one native/python ratio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+
+from duragraph_pprof.config import DEV, SERVE, load_config
+from duragraph_pprof.core.native import UNAVAILABLE, NativeSampler, make_sampler
+from duragraph_pprof.core.sampler import Sampler
+
+from .overhead import _wait_idle
+from .peer import ROOT, _Failed, _run
+from .report import Row, fmt, interleave, summarize
+from .workloads import DEPTH, BusyThreads, IdleCrowd
+
+HZ = 100
+PARKED_DEPTH = DEPTH + 2  # 29 frames from the thread's bootstrap to Condition.wait, as the busy one
+CHILD = os.path.join(ROOT, "bench", "native_child.py")
+TARGETS = {1: 0.2, 100: 0.12, 1000: 0.12}
+
+
+def tick_rows(reps: int, block_s: float) -> list[Row]:
+    if UNAVAILABLE:
+        return [Row(f"native/python sampler CPU per tick, {n:,} thread{'s' if n > 1 else ''}",
+                    "not measured", f"<= {t:g}x", None, UNAVAILABLE) for n, t in TARGETS.items()]
+    return [_tick_row(n, target, reps, block_s) for n, target in TARGETS.items()]
+
+
+def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
+    samplers = {"native": NativeSampler(HZ, 1.0), "python": Sampler(HZ, 1.0)}
+    per_tick: dict[str, list[float]] = {"native": [], "python": []}
+    hz: dict[str, list[float]] = {"native": [], "python": []}
+    crowd = IdleCrowd(n - 1, 0, depth=PARKED_DEPTH) if n > 1 else contextlib.nullcontext()
+    with BusyThreads(1), crowd:
+        time.sleep(0.3)
+        interleave({name: (lambda name=name: _tick_block(samplers[name], block_s,
+                                                         per_tick[name], hz[name]))
+                    for name in samplers}, reps, seed=n)
+    for sampler in samplers.values():
+        sampler.stop()
+    ratio = summarize([a / b for a, b in zip(per_tick["native"], per_tick["python"])])
+    nat, py = summarize(per_tick["native"]), summarize(per_tick["python"])
+    plural = "s" if n > 1 else ""
+    return Row(
+        f"native/python sampler CPU per tick, {n:,} thread{plural} (~30 frames)",
+        f"{ratio.median:.3f}x (IQR {ratio.q1:.3f}..{ratio.q3:.3f}, n={ratio.n})",
+        f"<= {target:g}x", ratio.median <= target,
+        f"native {fmt(nat, ' us', digits=1)}, python {fmt(py, ' us', digits=0)} of each "
+        f"sampler's own thread CPU per tick (stats().cpu_ns over ticks, waking up included), "
+        f"budget 1.0 so neither stretches for its cost: effective "
+        f"{summarize(hz['native']).median:.0f} Hz vs {summarize(hz['python']).median:.0f} Hz; "
+        "1 busy thread" + (f" + {n - 1:,} threads parked in Event.wait" if n > 1 else "")
+        + f", each {PARKED_DEPTH + 6}-{PARKED_DEPTH + 7} frames deep; blocks of {block_s:g} s "
+        "after a 0.2 s warm-up, the two samplers in a fresh random order per repetition")
+
+
+def _tick_block(sampler, block_s: float, per_tick: list[float], hz: list[float]) -> float:
+    if isinstance(sampler, Sampler):
+        _wait_idle(sampler)
+    window = sampler.open_window()
+    time.sleep(0.2)  # the first ticks read every stack cold
+    s0, t0 = sampler.stats(), time.monotonic_ns()
+    time.sleep(block_s)
+    s1, t1 = sampler.stats(), time.monotonic_ns()
+    window.close()
+    ticks = max(s1.ticks - s0.ticks, 1)
+    per_tick.append((s1.cpu_ns - s0.cpu_ns) / ticks / 1e3)
+    hz.append(ticks * 1e9 / (t1 - t0))
+    return per_tick[-1]
+
+
+def serve_rows(blocks: int, block_s: float) -> list[Row]:
+    config = load_config({}, SERVE)
+    sampler = make_sampler(config.sample_hz, config.cpu_budget, config.sampler)
+    hz, own = [], []
+    with BusyThreads(1):
+        window = sampler.open_window()
+        time.sleep(1.0)  # the budget's moving average settles
+        for _ in range(blocks):
+            s0, t0 = sampler.stats(), time.monotonic_ns()
+            time.sleep(block_s)
+            s1, t1 = sampler.stats(), time.monotonic_ns()
+            hz.append((s1.ticks - s0.ticks) * 1e9 / (t1 - t0))
+            own.append(100.0 * (s1.cpu_ns - s0.cpu_ns) / (t1 - t0))
+        reported = sampler.stats().effective_hz
+        window.close()
+    sampler.stop()
+    rate = summarize(hz)
+    return [Row(f"serve defaults (budget {config.cpu_budget:g}), 1 busy thread: effective rate",
+                fmt(rate, " Hz", digits=1), ">= 95 Hz", rate.median >= 95,
+                f"{sampler.describe()} sampler; its own thread CPU {fmt(summarize(own), ' %')} "
+                f"of a core; stats().effective_hz at the end {reported:.1f} Hz; {block_s:g} s "
+                "blocks after a 1 s settle")]
+
+
+def demo_rows(seconds: float, block_s: float) -> list[Row]:
+    budget = load_config({}, DEV).cpu_budget
+    out = []
+    for heap, what in (("sampled", "dev defaults (heap sampled)"),
+                       ("exact", "dev, heap exact (tracemalloc on)")):
+        name = f"{what}, budget {budget:g}, the demo"
+        try:
+            text = _run([sys.executable, CHILD, "demo", str(seconds), str(block_s), heap],
+                        60 + 2 * seconds)
+            data = json.loads(text.strip().splitlines()[-1])
+        except (_Failed, ValueError, IndexError) as exc:
+            out += [Row(f"{name}: effective rate", "not measured", ">= 90 Hz", None, str(exc))]
+            continue
+        rate, wait = summarize(data["hz"]), summarize(data["wait_pct"])
+        top = ", ".join(f"{leaf} {pct:g} %" for leaf, pct in data["top"])
+        waiters = ", ".join(f"{who} {pct:g} %" for who, pct in data["waiters"][:3]) or "none"
+        out += [
+            Row(f"{name}: effective rate", fmt(rate, " Hz", digits=1), ">= 90 Hz",
+                rate.median >= 90,
+                f"{data['sampler']} sampler; the demo's six threads (CPU burner, allocator, two "
+                f"lock holders, event loop with 8 tasks); {block_s:g} s blocks; own thread CPU "
+                f"{fmt(summarize(data['own_pct']), ' %')} of a core, "
+                f"{summarize(data['dropped']).median:.0f} ticks a block skipped for lateness"),
+            Row(f"{name}: CPU profile share at a blocking-wait leaf", fmt(wait, " %"), "< 2 %",
+                wait.median < 2,
+                "CPU nanoseconds of the samples whose leaf is threading's Condition.wait, "
+                "Event.wait, Thread.join, Semaphore.acquire, queue.Queue.get or a selector's "
+                f"select, over each block's CPU profile; leaves of the whole run: {top}; the "
+                f"waits' CPU by thread: {waiters}"),
+        ]
+    return out
