@@ -43,6 +43,10 @@ class Plan:
     onecore_reps: int = 2
     load_s: float = 60.0
     load_blocks: int = 6
+    sampled_reps: int = 20
+    sampled_block_s: float = 0.6
+    sampled_objects: int = 1_000_000
+    take_reps: int = 20
     tick_reps: int = 6
     tick_block_s: float = 0.6
     serve_blocks: int = 6
@@ -54,6 +58,7 @@ class Plan:
 
 QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_s=1.0,
              accuracy_runs=1, accuracy_s=5.0, heap_blocks=200_000, heap_reps=2, mix_rounds=1000,
+             sampled_reps=3, sampled_block_s=0.3, take_reps=5,
              mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3, peer_reps=2, peer_pairs=2,
              peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2,
              tick_reps=3, tick_block_s=0.3, serve_blocks=3, demo_s=5.0, demo_block_s=1.5,
@@ -81,7 +86,9 @@ BENCHMARKS = {
     "onecore": lambda p: onecore.rows(p.onecore_s, p.onecore_reps),
     "load": lambda p: load.rows(p.load_s, p.load_blocks),
     "accuracy": lambda p: accuracy.rows(p.accuracy_runs, p.accuracy_s),
-    "heap": lambda p: heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps),
+    "heap": lambda p: (heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps)
+                       + heap.sampled_rows(p.sampled_reps, p.sampled_block_s, 0.3,
+                                           p.sampled_objects, p.take_reps)),
     "otlp": lambda p: otlp.rows(p.otlp_s, p.otlp_reps),
     "native": _native_rows,
 }

@@ -1,4 +1,5 @@
-"""Target 4: the heap endpoint against tracemalloc's own cost, and tracemalloc's slowdown.
+"""Target 4: the heap endpoint against tracemalloc's own cost, and tracemalloc's slowdown; the
+sampled heap's rows are heap_sampled.py's (sampled_rows).
 
 Every measurement runs in a fresh `bench.heap_child` process: timings interleave the two variants
 in one process; each peak-memory variant gets its own process so that one peak cannot hide
@@ -11,7 +12,10 @@ import json
 import subprocess
 import sys
 
+from .heap_sampled import rows as sampled_rows
 from .report import Row, fmt, summarize
+
+__all__ = ["rows", "sampled_rows"]
 
 
 def _child(*args: object) -> dict:
@@ -28,11 +32,11 @@ def rows(blocks: int, reps: int, mix_rounds: int, mix_reps: int) -> list[Row]:
     mem = render_mem["extra_kb"] / traces_mem["extra_kb"]
     depths = _child("depths", mix_rounds, mix_reps)
     out = [
-        Row(f"heap endpoint vs bare tracemalloc._get_traces(), {timed['traced']:,} live blocks",
+        Row(f"heap endpoint, exact, vs bare tracemalloc._get_traces(), {timed['traced']:,} live blocks",
             fmt(ratio, "x"), "<= 2x", ratio.median <= 2.0,
             f"render(heap) includes its own _get_traces(); bare _get_traces() "
             f"{fmt(summarize(timed['traces']), ' s')}"),
-        Row("heap endpoint peak extra RSS vs bare _get_traces()", f"{mem:.2f}x "
+        Row("heap endpoint, exact: peak extra RSS vs bare _get_traces()", f"{mem:.2f}x "
             f"({render_mem['extra_kb'] / 1024:.0f} MiB vs {traces_mem['extra_kb'] / 1024:.0f} MiB,"
             " one process each)", "<= 1.5x", mem <= 1.5,
             "peak resident size (VmHWM reset via /proc/self/clear_refs) minus resident size just "

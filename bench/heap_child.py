@@ -11,7 +11,6 @@ through /proc/self/clear_refs) minus the resident size just before the operation
 
 from __future__ import annotations
 
-import collections
 import gc
 import json
 import sys
@@ -22,36 +21,16 @@ from duragraph_pprof.config import load_config
 from duragraph_pprof.core.collector import Collector
 from duragraph_pprof.render import ProfileRequest, render
 
+from .heap_workloads import live_items, nest, request_mix
 from .report import interleave
 
 DEPTH = 16  # the collector's default heap traceback depth
 
 
-def _nest(depth: int, fn, *args):
-    return fn(*args) if depth <= 0 else _nest(depth - 1, fn, *args)
-
-
-def _alloc(keep: list, n: int, site: int) -> None:
-    for i in range(n):
-        kind = (i + site) % 4
-        if kind == 0:
-            keep.append(f"item-{site}-{i}")
-        elif kind == 1:
-            keep.append([i, site])
-        elif kind == 2:
-            keep.append((i, site, None))
-        else:
-            keep.append({"i": i})
-
-
 def live_blocks(blocks: int) -> list:
     """About `blocks` live traced blocks from 100 distinct call paths (an item is ~2.2 blocks:
     the object, its int, a list's item array)."""
-    keep: list = []
-    per_site = int(blocks * 0.45) // 100
-    for site in range(100):
-        _nest(site % 20, _alloc, keep, per_site, site)
-    return keep
+    return live_items(int(blocks * 0.45))
 
 
 def _status_kb(field: str) -> int:
@@ -63,7 +42,8 @@ def _status_kb(field: str) -> int:
 
 
 def _collector() -> Collector:
-    return Collector(load_config({}, "dev", http_addr=None, grpc_addr=None, heap_depth=DEPTH))
+    return Collector(load_config({}, "dev", http_addr=None, grpc_addr=None, heap="exact",
+                                 heap_depth=DEPTH))
 
 
 def _render(collector: Collector) -> int:
@@ -72,9 +52,9 @@ def _render(collector: Collector) -> int:
 
 def _timed(fn) -> float:
     gc.collect()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU, not wall: the machine is shared
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def time_mode(blocks: int, reps: int) -> dict:
@@ -104,31 +84,13 @@ def mem_mode(blocks: int, variant: str) -> dict:
     return {"extra_kb": peak - before, "rss_kb": before}
 
 
-def _mix(rounds: int) -> None:
-    """A request-handling mix: dicts, strings, lists, small objects, a rolling live set."""
-    live: collections.deque = collections.deque(maxlen=2000)
-    for i in range(rounds):
-        request = {"id": i, "path": f"/items/{i % 97}", "headers": {"a": "b" * (i % 13)}}
-        items = [(k, str(v)) for k, v in request.items()]
-        text = json.dumps(request)
-        parsed = json.loads(text)
-        live.append((items, parsed["path"].split("/"), Point(i, i + 1)))
-
-
-class Point:
-    __slots__ = ("x", "y")
-
-    def __init__(self, x: int, y: int) -> None:
-        self.x, self.y = x, y
-
-
 def depths_mode(rounds: int, reps: int) -> dict:
     def variant(depth: int):
         def one() -> float:
             if depth:
                 tracemalloc.start(depth)
             try:
-                return _timed(lambda: _nest(30, _mix, rounds))  # a 30-frame application stack
+                return _timed(lambda: nest(30, request_mix, rounds))  # a 30-frame application stack
             finally:
                 if depth:
                     tracemalloc.stop()
