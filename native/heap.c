@@ -30,6 +30,7 @@
 #define LIVE_CAP 65536 /* picked blocks alive at once: 32 GiB of heap at the default rate */
 #define LIVE_SLOTS (LIVE_CAP * 2)
 #define HEAP_DEPTH_CAP 512
+#define FILTER_SLOTS 65536 /* counts of picked blocks by address hash: 64 KiB, stays in cache */
 
 typedef struct {
     PyMemAllocatorDomain domain;
@@ -52,6 +53,7 @@ static struct {
     dg_stacks st;
     int64_t *alloc_n, *alloc_bytes; /* by stack id */
     dg_live *live;
+    uint8_t *filter; /* a free looks in `live` only where its count is not 0 */
     uint32_t nlive;
     uint64_t picked, lost, freed;
     dg_frame walk_buf[HEAP_DEPTH_CAP];
@@ -87,6 +89,11 @@ static inline uint32_t live_home(const void *p)
     return (uint32_t)dg_mix((uintptr_t)p) & (LIVE_SLOTS - 1);
 }
 
+static inline uint8_t *filter_of(const void *p)
+{
+    return &H.filter[(uint32_t)(dg_mix((uintptr_t)p) >> 48) & (FILTER_SLOTS - 1)];
+}
+
 static void live_add(void *p, uint64_t size, uint32_t stack)
 {
     if (H.nlive >= LIVE_CAP) {
@@ -96,8 +103,12 @@ static void live_add(void *p, uint64_t size, uint32_t stack)
     uint32_t i = live_home(p);
     while (H.live[i].ptr != NULL && H.live[i].ptr != p)
         i = (i + 1) & (LIVE_SLOTS - 1);
-    if (H.live[i].ptr == NULL)
+    if (H.live[i].ptr == NULL) {
         H.nlive++;
+        uint8_t *count = filter_of(p);
+        if (*count < UINT8_MAX) /* a saturated count stays: the table is then always asked */
+            (*count)++;
+    }
     H.live[i].ptr = p;
     H.live[i].size = size;
     H.live[i].stack = stack;
@@ -105,6 +116,9 @@ static void live_add(void *p, uint64_t size, uint32_t stack)
 
 static void live_remove(const void *p)
 {
+    uint8_t *count = filter_of(p);
+    if (*count == 0)
+        return; /* the common case: no picked block hashes here */
     uint32_t i = live_home(p);
     while (H.live[i].ptr != p) {
         if (H.live[i].ptr == NULL)
@@ -113,6 +127,8 @@ static void live_remove(const void *p)
     }
     H.freed++;
     H.nlive--;
+    if (*count < UINT8_MAX)
+        (*count)--;
     for (uint32_t j = i;;) { /* pull later entries of the run back over the hole */
         j = (j + 1) & (LIVE_SLOTS - 1);
         if (H.live[j].ptr == NULL)
@@ -228,9 +244,10 @@ static int tables(void)
     if (H.live != NULL)
         return 0;
     H.live = calloc(LIVE_SLOTS, sizeof(dg_live));
+    H.filter = calloc(FILTER_SLOTS, 1);
     H.alloc_n = calloc(MAX_STACKS + 1, sizeof(int64_t));
     H.alloc_bytes = calloc(MAX_STACKS + 1, sizeof(int64_t));
-    if (!H.live || !H.alloc_n || !H.alloc_bytes || dg_stacks_init(&H.st) < 0)
+    if (!H.live || !H.filter || !H.alloc_n || !H.alloc_bytes || dg_stacks_init(&H.st) < 0)
         return -1;
     return 0;
 }
@@ -257,6 +274,7 @@ static PyObject *heap_start(PyObject *m, PyObject *args)
     if (refs == NULL)
         return PyErr_NoMemory();
     memset(H.live, 0, sizeof(dg_live) * LIVE_SLOTS);
+    memset(H.filter, 0, FILTER_SLOTS);
     memset(H.alloc_n, 0, sizeof(int64_t) * (MAX_STACKS + 1));
     memset(H.alloc_bytes, 0, sizeof(int64_t) * (MAX_STACKS + 1));
     H.nlive = 0;
