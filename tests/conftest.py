@@ -53,3 +53,13 @@ def go() -> str:
     if path is None:
         pytest.fail("the Go toolchain is required: `go tool pprof` is the client under test")
     return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright, for the flame-graph page's tests."""
+    from support.browser import CHROMIUM, chromium
+
+    assert os.path.exists(CHROMIUM), "run scripts/install-browser.sh first"
+    with chromium() as launch:
+        yield launch

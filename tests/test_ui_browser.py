@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import os
 import re
 import sys
 
 import pytest
-from support.browser import CHROMIUM, chromium, screenshot
+from support.browser import screenshot
 from support.ui import (
     HIDE,
     assert_tops_agree,
     frames,
-    go_binary,
     go_top,
     load,
     origin,
@@ -29,6 +27,7 @@ from support.ui import (
     serving,
     top_table,
 )
+from support.workload import imported
 
 EVIL = "<img src=x onerror=alert(1)>"
 WORKLOAD = '''\
@@ -48,31 +47,10 @@ def idle(stop):
 '''
 
 
-@pytest.fixture(scope="module")
-def go() -> str:
-    return go_binary()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), "run scripts/install-browser.sh first"
-    with chromium() as launch:
-        yield launch
-
-
 @pytest.fixture
 def workload(tmp_path):
-    name = f"ui_workload_{os.getpid()}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(WORKLOAD)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    try:
+    with imported(tmp_path, "ui_workload", WORKLOAD) as module:
         yield module
-    finally:
-        del sys.modules[name]
 
 
 # -- CPU: widest frame, zoom, search, hover, top table, source -------------------------------------

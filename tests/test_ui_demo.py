@@ -13,12 +13,11 @@ import threading
 import time
 
 import pytest
-from support.browser import CHROMIUM, chromium, screenshot
+from support.browser import screenshot
 from support.ui import (
     HIDE,
     assert_tops_agree,
     frames,
-    go_binary,
     go_top,
     load,
     page_on,
@@ -38,18 +37,6 @@ class Demo:
         self.origin = url.split("/debug/pprof/")[0]
         host, port = self.origin.removeprefix("http://").rsplit(":", 1)
         self.http_address = (host, int(port))
-
-
-@pytest.fixture(scope="module")
-def go() -> str:
-    return go_binary()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), "run scripts/install-browser.sh first"
-    with chromium() as launch:
-        yield launch
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-from support.browser import CHROMIUM, chromium, screenshot
+from support.browser import screenshot
 from support.ui import frames, load, page_on, record
 
 BRANCHES, LEVELS = 7, 6  # 7 ** 6 = 117,649 leaves, each one stack
@@ -46,13 +45,6 @@ if __name__ == "__main__":
     sys.stdin.read()
     profiler.stop()
 '''
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), "run scripts/install-browser.sh first"
-    with chromium() as launch:
-        yield launch
 
 
 def tree_source() -> str:

@@ -5,14 +5,11 @@ top table, and `go tool pprof -top` as the reference."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 import duragraph_pprof
 
@@ -20,13 +17,6 @@ from .browser import SCREENSHOTS, open_page, watch
 
 UI = "/debug/pprof/ui/"
 HIDE = r"^threading\.Thread\.(_bootstrap|_bootstrap_inner|run)$"  # the page's default
-
-
-def go_binary() -> str:
-    path = shutil.which("go")
-    if path is None:
-        pytest.fail("the Go toolchain is required: `go tool pprof` is the reference")
-    return path
 
 
 @contextmanager
