@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 import duragraph_pprof
-from bench.workloads import BusyThreads
+from tests.support.threads import BusyThreads
 
 PATHS = ("goroutine?debug=0", "goroutine?debug=1", "goroutine?debug=2", "", "cmdline",
          "symbol", "profile?seconds=20", "wall?seconds=3", "trace?seconds=2", "heap",

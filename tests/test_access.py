@@ -4,16 +4,15 @@ and the warning a public bind prints."""
 from __future__ import annotations
 
 import hmac
-import http.client
 import os
 import socket
 import stat
 import sys
 import tempfile
-from contextlib import contextmanager
 
 import grpc
 import pytest
+from support.listener import fetch, started
 
 import duragraph_pprof
 from duragraph_pprof import guard as guard_module
@@ -26,27 +25,6 @@ TOKEN = "T0k3n-with.symbols~"
 # every surface the listener serves: a 401 must come before any of them runs
 PATHS = ["/debug/pprof", P, P + "cmdline", P + "heap", P + "goroutine?debug=2", P + "symbol",
          P + "profile?seconds=1", P + "trace?seconds=1", P + "nope", "/elsewhere"]
-
-
-@contextmanager
-def started(environ: dict[str, str], **overrides):
-    profiler = duragraph_pprof.start("serve", environ=environ, **overrides)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-def fetch(profiler, path: str, headers: dict[str, str] | None = None, method: str = "GET",
-          body: bytes | None = None):
-    host, port = profiler.http_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
 
 
 # -- the token ------------------------------------------------------------------------------------

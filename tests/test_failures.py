@@ -9,7 +9,7 @@ import time
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from test_otlp_exporter import FakeCollector
+from support.fakes import FakeCollector
 
 from duragraph_pprof.exporter import metrics as push_metrics
 from duragraph_pprof.exporter.profiles import Attempt

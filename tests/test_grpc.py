@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.fakes import Aborted, FakeContext
 from support.profiles import parse_pprof
 
 import duragraph_pprof
@@ -110,33 +111,6 @@ def grpcurl() -> str:
     path = out.stdout.strip().splitlines()[-1]
     assert os.access(path, os.X_OK), path
     return path
-
-
-class Aborted(Exception):
-    def __init__(self, code, details):
-        super().__init__(code, details)
-        self.code, self.details = code, details
-
-
-class FakeContext:
-    """Just enough of grpc.ServicerContext to drive the servicer without a server."""
-
-    def __init__(self):
-        self._callbacks, self.ended = [], False
-
-    def add_callback(self, callback):
-        if self.ended:
-            return False
-        self._callbacks.append(callback)
-        return True
-
-    def abort(self, code, details):
-        raise Aborted(code, details)
-
-    def end(self):
-        self.ended = True
-        for callback in self._callbacks:
-            callback()
 
 
 def pull(stub, **fields) -> tuple[list[pb.GetProfileResponse], bytes]:

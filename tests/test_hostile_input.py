@@ -8,14 +8,15 @@ import socket
 import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from functools import partial
 
 import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fakes import Aborted, FakeContext
 from support.heartbeat import Heartbeat
-from test_grpc import Aborted, FakeContext
+from support.listener import serving
 
 import duragraph_pprof
 from duragraph_pprof import render as render_module
@@ -61,16 +62,8 @@ METHODS = [b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT", b"PROPFIND", b"g
 
 
 # -- the wire ------------------------------------------------------------------------------------
-@contextmanager
-def listening(**overrides):
-    # heap traced, shallow: tracemalloc slows every allocation of this process, clients included
-    settings_ = {"http_addr": "127.0.0.1:0", "heap": True, "heap_depth": 2, "max_seconds": 1,
-                 "max_long_requests": 16, **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings_)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
+# heap traced, shallow: tracemalloc slows every allocation of this process, clients included
+listening = partial(serving, heap=True, heap_depth=2, max_seconds=1, max_long_requests=16)
 
 
 def exchange(address, request: bytes, timeout: float = 20) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import html
-import http.client
 import json
 import re
 import socket
@@ -14,12 +13,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from functools import partial
 
+from support.listener import fetch, serving
 from support.profiles import contend
 from support.profiles import parse_pprof as parse
 
-import duragraph_pprof
 from duragraph_pprof import render as render_module
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
 from duragraph_pprof.core.registry import DESCRIPTIONS
@@ -36,28 +35,7 @@ INCOMPATIBLE = "seconds and debug params are incompatible\n"
 DELTA_NAMES = ("allocs", "block", "goroutine", "heap", "mutex", "threadcreate")
 
 
-@contextmanager
-def listening(**overrides):
-    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": True,
-                "max_seconds": MAX_SECONDS, **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-def fetch(profiler, path: str, method: str = "GET", body: bytes | None = None, timeout=30):
-    """One request on a fresh connection: (status, lower-cased headers, body)."""
-    host, port = profiler.http_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body)
-        response = connection.getresponse()
-        headers = {k.lower(): v for k, v in response.getheaders()}
-        return response.status, headers, response.read()
-    finally:
-        connection.close()
+listening = partial(serving, heap=True, max_seconds=MAX_SECONDS)
 
 
 def is_pprof(body: bytes) -> bool:
@@ -149,7 +127,7 @@ CASES = [
 
 def check(profiler, case) -> list[str]:
     method, path, status, content_type, filename, expected = case
-    got_status, headers, body = fetch(profiler, path, method)
+    got_status, headers, body = fetch(profiler, path, method=method)
     problems = []
 
     def expect(what, got, want):
@@ -203,7 +181,7 @@ def test_symbol_answers_get_and_post_like_go():
             f"{pc:#x} {name}\n" for pc, name in zip(known + known[:1], names + names[:1]))
         status, headers, body = fetch(profiler, P + "symbol?" + query)
         assert (status, headers["content-type"], body.decode()) == (200, TEXT, want)
-        status, headers, body = fetch(profiler, P + "symbol", "POST", query.encode())
+        status, headers, body = fetch(profiler, P + "symbol", method="POST", body=query.encode())
         assert (status, headers["content-type"], body.decode()) == (200, TEXT, want)
 
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from support.waiting import wait_for
 
 import duragraph_pprof
 from duragraph_pprof.server._conn import MAX_HEAD, request_size
@@ -148,13 +149,6 @@ def test_at_the_cap_the_connection_idle_longest_is_dropped_first():
         server.close()
         for sock in clients + [r.sock for r in got]:
             sock.close()
-
-
-def wait_for(condition, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def closed(sock: socket.socket) -> bool:

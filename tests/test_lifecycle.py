@@ -10,12 +10,13 @@ import socket
 import threading
 import time
 import tracemalloc
-import urllib.request
+from functools import partial
 from pathlib import Path
 
 import grpc
 import pytest
-from support.collector import attributes_dict, running_collector
+from support.collector import running_collector
+from support.listener import get
 
 import duragraph_pprof
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2 as pb
@@ -32,12 +33,6 @@ def os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def http_get(address, path: str, timeout: float = 30) -> bytes:
-    url = f"http://{address[0]}:{address[1]}/debug/pprof/{path}"
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
-
-
 def one_cycle() -> None:
     profiler = duragraph_pprof.start(
         "serve", environ={}, http_addr="127.0.0.1:0", grpc_addr="127.0.0.1:0", heap=True,
@@ -45,7 +40,7 @@ def one_cycle() -> None:
     try:
         assert threading.Lock is not LOCK  # patched while running
         assert tracemalloc.is_tracing()
-        assert http_get(profiler.http_address, "goroutine?debug=1").startswith(b"goroutine")
+        assert get(profiler.http_address, "goroutine?debug=1").startswith(b"goroutine")
         channel = grpc.insecure_channel(f"127.0.0.1:{profiler.grpc_address[1]}")
         try:
             stub = pb_grpc.ProfilerServiceStub(channel)
@@ -150,10 +145,10 @@ def prefork(environ: dict[str, str]) -> tuple[list[dict], list[bytes], dict]:
             for report in reports:
                 address = ("127.0.0.1", report["port"])
                 facts["pprof"][report["pid"]] = {
-                    "dump": http_get(address, "goroutine?debug=2").decode(),
-                    "trace": json.loads(http_get(address, "trace?seconds=0.2")),
+                    "dump": get(address, "goroutine?debug=2").decode(),
+                    "trace": json.loads(get(address, "trace?seconds=0.2")),
                 }
-            facts["parent_dump"] = http_get(parent.http_address, "goroutine?debug=2").decode()
+            facts["parent_dump"] = get(parent.http_address, "goroutine?debug=2").decode()
             answers = []
             for _ in range(WORKERS):  # each worker accepts exactly one: both get one
                 with socket.create_connection(app.getsockname(), timeout=30) as client:
@@ -163,7 +158,7 @@ def prefork(environ: dict[str, str]) -> tuple[list[dict], list[bytes], dict]:
             _, status = os.waitpid(pid, 0)
             facts.setdefault("exit", []).append(os.waitstatus_to_exitcode(status))
         pids.clear()
-        facts["parent_after"] = http_get(parent.http_address, "cmdline")
+        facts["parent_after"] = get(parent.http_address, "cmdline")
         return reports, answers, facts
     finally:
         for fd in (read, write):
@@ -206,15 +201,6 @@ def test_prefork_workers_push_with_their_own_pid(tmp_path: Path):
         check_prefork(reports, answers, facts)
         wanted = {r["pid"] for r in reports} | {facts["pid"]}
 
-        def pushed_pids() -> set[int]:
-            seen = set()
-            for data in otelcol.profiles():
-                table = data.dictionary.string_table
-                for rp in data.resource_profiles:
-                    resource = attributes_dict(rp.resource.attributes, table)
-                    if resource.get("service.name") == "prefork-test":
-                        seen.add(int(resource["process.pid"]))
-            return seen
-
+        pushed_pids = partial(otelcol.pushed_pids, "prefork-test")
         seen = otelcol.wait_for(lambda: wanted <= pushed_pids() and pushed_pids(), timeout=30)
     assert seen == wanted, (seen, wanted)  # each worker its own pid; no inherited push

@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
+from support.threads import BusyThreads, spin
 
-from bench.workloads import BusyThreads, spin
 from duragraph_pprof.core import native
 from duragraph_pprof.core.frames import stack_of
 from duragraph_pprof.core.native import NativeSampler, make_sampler

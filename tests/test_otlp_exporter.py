@@ -21,8 +21,8 @@ from opentelemetry.proto.collector.profiles.v1development import (
 )
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
+from support.fakes import FakeCollector
 
-from duragraph_pprof.core.snapshot import Frame, Profile, Sample, ValueType
 from duragraph_pprof.encode.otlp import Scope
 from duragraph_pprof.errors import ConfigError
 from duragraph_pprof.exporter import metrics as push_metrics
@@ -387,42 +387,6 @@ def test_retry_after_accepts_seconds_and_http_dates():
 # -- metrics -------------------------------------------------------------------------------------
 
 
-class FakeSampler:
-    implementation = "native"
-
-    def __init__(self):
-        self.windows = []
-
-    def stats(self):
-        return type("Stats", (), {"cpu_ns": 2_500_000_000, "samples": 40, "dropped": 3,
-                                  "effective_hz": 42.5})()
-
-    def open_window(self):
-        window = FakeWindow()
-        self.windows.append(window)
-        return window
-
-
-class FakeHeap:
-    def __init__(self, stats=(1000, 5000)):
-        self._stats = stats
-
-    def stats(self):
-        return self._stats
-
-    def profile(self):
-        return None
-
-
-class FakeCollector:
-    def __init__(self, heap_stats=(1000, 5000)):
-        self.sampler = FakeSampler()
-        self.heap = FakeHeap(heap_stats)
-
-    def goroutine_counts(self):
-        return 5, 2
-
-
 def collect(source, failures=lambda: [("profiles", QUEUE_FULL, 4)]):
     reader = InMemoryMetricReader()
     provider = push_metrics.build_provider(source, Resource.create({}), [reader], failures)
@@ -482,29 +446,6 @@ def test_tracemalloc_metrics_are_absent_when_heap_tracing_is_off():
 
 
 # -- the pusher ----------------------------------------------------------------------------------
-
-
-class FakeWindow:
-    def __init__(self):
-        self.taken = 0
-        self.closed = False
-
-    def _profiles(self):
-        frame = Frame("app.burn", "/app.py", 3, 1)
-        cpu = ValueType("cpu", "nanoseconds")
-        sample = Sample((frame,), (1, 10_000_000), (("thread.id", "1"),))
-        return (
-            Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (sample,), 1, 2),
-            Profile((ValueType("samples", "count"), cpu), cpu, 10_000_000, (), 1, 2),
-        )
-
-    def take(self):
-        self.taken += 1
-        return self._profiles()
-
-    def close(self):
-        self.closed = True
-        return self.take()
 
 
 def test_stop_flushes_the_last_window_once_and_is_idempotent():

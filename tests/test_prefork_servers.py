@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
-from support.collector import attributes_dict, running_collector
+from support.collector import running_collector
 
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
 
@@ -236,16 +237,7 @@ def test_gunicorn_workers_push_to_the_collector_each_with_its_own_pid(app_dir):
             workers = set(wait_for(lambda: (s := sockets(app_dir)) and len(s) == 2 and s,
                                    "two worker sockets", server))
 
-            def pushed() -> set[int]:
-                seen = set()
-                for data in otelcol.profiles():
-                    table = data.dictionary.string_table
-                    for rp in data.resource_profiles:
-                        resource = attributes_dict(rp.resource.attributes, table)
-                        if resource.get("service.name") == "gunicorn-test":
-                            seen.add(int(resource["process.pid"]))
-                return seen
-
+            pushed = partial(otelcol.pushed_pids, "gunicorn-test")
             seen = otelcol.wait_for(lambda: workers <= pushed() and pushed(), timeout=30)
         finally:
             stop(server)

@@ -20,14 +20,15 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
+from support import listener
 from support.profiles import contend, pprof, top_rows
+from support.threads import running
+from support.waiting import wait_for
 from support.workload import imported
-
-import duragraph_pprof
 
 WORKLOAD = '''\
 """Workloads for the runbook tests."""
@@ -75,14 +76,7 @@ def workload(tmp_path):
         yield module
 
 
-@contextmanager
-def serving(**overrides):
-    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": True, **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
+serving = partial(listener.serving, heap=True)
 
 
 def base_url(profiler) -> str:
@@ -105,21 +99,6 @@ def flat_ms(rows, function: str) -> float:
         if name == function:
             return float(flat.removesuffix("ms"))
     return 0.0
-
-
-@contextmanager
-def threads(*targets):
-    """Run each target(stop) in its own thread until the block ends."""
-    stop = threading.Event()
-    running = [threading.Thread(target=t, args=(stop,), name=t.__name__) for t in targets]
-    for t in running:
-        t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for t in running:
-            t.join()
 
 
 def test_one_function_in_two_files_is_named_by_its_own_file(tmp_path):
@@ -247,17 +226,10 @@ def test_goroutine_leak_count_grows_by_exactly_what_leaked(workload):
         loop.close()
 
 
-def wait_for(condition, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 # -- 3. CPU and wall ------------------------------------------------------------------------------
 def test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper(go, workload, tmp_path):
     burn, sleeper = f"{workload.__name__}.burn_cpu", f"{workload.__name__}.sleep_forever"
-    with (serving() as profiler, threads(workload.burn_cpu, workload.sleep_forever),
+    with (serving() as profiler, running(workload.burn_cpu, workload.sleep_forever),
           ThreadPoolExecutor(2) as pool):
         # overlapping requests: a second CPU profile and a wall profile, from the same sampler
         second = pool.submit(curl, profiler, "profile?seconds=2", tmp_path / "cpu2.pprof")
@@ -276,7 +248,7 @@ def test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper(go, workload,
 
 # -- 4. trace ------------------------------------------------------------------------------------
 def test_trace_is_chrome_json_with_events_from_several_threads(workload):
-    with serving() as profiler, threads(workload.burn_cpu, workload.sleep_forever):
+    with serving() as profiler, running(workload.burn_cpu, workload.sleep_forever):
         body = curl(profiler, "trace?seconds=1")
     document = json.loads(body)
     events = document["traceEvents"]

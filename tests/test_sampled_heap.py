@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import re
 import tracemalloc
-import urllib.request
-from contextlib import contextmanager
 
 import pytest
+from support.listener import get, serving
 from support.profiles import parse_pprof, pprof, top_rows
 from support.workload import imported
 
-import duragraph_pprof
 from duragraph_pprof import _native
 from duragraph_pprof.core.sampled_heap import scale
 
@@ -49,22 +47,6 @@ def workload(tmp_path):
         yield module
 
 
-@contextmanager
-def serving(**overrides):
-    profiler = duragraph_pprof.start("serve", environ={}, http_addr="127.0.0.1:0",
-                                     grpc_addr=None, **overrides)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-def fetch(profiler, path: str) -> bytes:
-    host, port = profiler.http_address[:2]
-    with urllib.request.urlopen(f"http://{host}:{port}/debug/pprof/{path}", timeout=60) as r:
-        return r.read()
-
-
 def by_function(profile, index: int) -> dict[str, int]:
     """Value `index` summed by leaf function name."""
     strings = profile.string_table
@@ -87,10 +69,10 @@ def test_scaling_is_gos():
 def test_the_leak_runbook_finds_the_leak_with_the_sampled_heap(go, workload, tmp_path):
     with serving() as profiler:  # the default: sampled at Go's 512 KiB
         assert profiler.collector.heap.mode == "sampled"
-        (tmp_path / "before.pprof").write_bytes(fetch(profiler, "heap"))
+        (tmp_path / "before.pprof").write_bytes(get(profiler, "heap"))
         workload.leak(8000, 4096)  # 32 MiB
-        (tmp_path / "after.pprof").write_bytes(fetch(profiler, "heap"))
-        text = fetch(profiler, "heap?debug=1").decode()
+        (tmp_path / "after.pprof").write_bytes(get(profiler, "heap"))
+        text = get(profiler, "heap?debug=1").decode()
     leak = f"{workload.__name__}.leak"
     top = pprof(go, tmp_path, "-top", "-unit=MB", "-base", "before.pprof", "after.pprof")
     assert "Type: inuse_space" in top
@@ -109,8 +91,8 @@ def test_the_leak_runbook_finds_the_leak_with_the_sampled_heap(go, workload, tmp
 def test_heap_and_allocs_carry_gos_four_values_in_gos_order(workload):
     with serving() as profiler:
         workload.churn(4000)
-        heap = parse_pprof(fetch(profiler, "heap"))
-        allocs = parse_pprof(fetch(profiler, "allocs"))
+        heap = parse_pprof(get(profiler, "heap"))
+        allocs = parse_pprof(get(profiler, "allocs"))
     strings = heap.string_table
     types = [(strings[t.type], strings[t.unit]) for t in heap.sample_type]
     assert types == [("alloc_objects", "count"), ("alloc_space", "bytes"),
@@ -125,7 +107,7 @@ def test_a_70_30_split_of_bytes_shows_within_5_points(workload):
     with serving(heap_rate=32768) as profiler:  # ~1,300 samples: a spread of about a point
         workload.seventy(4000)
         workload.thirty(4000)
-        heap = parse_pprof(fetch(profiler, "heap"))
+        heap = parse_pprof(get(profiler, "heap"))
     live = by_function(heap, 3)
     a, b = live[f"{workload.__name__}.seventy"], live[f"{workload.__name__}.thirty"]
     assert abs(a / (a + b) - 0.70) <= 0.05, (a, b)
@@ -141,7 +123,7 @@ def test_live_bytes_are_within_10_percent_of_tracemallocs_exact_count(workload):
             snapshot = tracemalloc.take_snapshot()
         finally:
             tracemalloc.stop()
-        heap = parse_pprof(fetch(profiler, "heap"))
+        heap = parse_pprof(get(profiler, "heap"))
     exact = sum(s.size for s in snapshot.statistics("filename")
                 if s.traceback[0].filename.endswith(f"{workload.__name__}.py"))
     estimate = by_function(heap, 3)[f"{workload.__name__}.leak"]
@@ -152,9 +134,9 @@ def test_live_bytes_are_within_10_percent_of_tracemallocs_exact_count(workload):
 def test_alloc_space_grows_while_inuse_space_stays_flat_for_allocate_and_free(workload):
     with serving(heap_rate=65536) as profiler:
         workload.churn(2000)
-        before = by_function(parse_pprof(fetch(profiler, "allocs")), 1)
+        before = by_function(parse_pprof(get(profiler, "allocs")), 1)
         workload.churn(10_000)  # 40 MB allocated and freed
-        after = parse_pprof(fetch(profiler, "allocs"))
+        after = parse_pprof(get(profiler, "allocs"))
     name = f"{workload.__name__}.churn"
     grown = by_function(after, 1)[name] - before.get(name, 0)
     assert grown >= 20_000_000, grown

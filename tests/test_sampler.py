@@ -12,8 +12,8 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.threads import BusyThreads, IdleCrowd
 
-from bench.workloads import BusyThreads, IdleCrowd
 from duragraph_pprof.core import sampler as sampler_module
 from duragraph_pprof.core.frames import stack_of, walk
 from duragraph_pprof.core.sampler import Sampler
@@ -34,7 +34,7 @@ def _measure_own_cpu(sampler: Sampler, seconds: float) -> tuple[float, float, fl
 
 def test_budget_lowers_the_rate_and_holds_the_sampler_to_its_share():
     budget = 0.005
-    with IdleCrowd(300, 0):
+    with IdleCrowd(300):
         sampler = Sampler(100, budget)
         window = sampler.open_window()
         try:
@@ -184,7 +184,7 @@ def test_a_broken_consumer_or_a_failed_read_does_not_stop_the_sampler(monkeypatc
 
 
 def test_stop_cuts_a_stretched_interval_short():
-    with IdleCrowd(200, 0):
+    with IdleCrowd(200):
         sampler = Sampler(100, 0.001)  # a tiny budget: seconds between ticks
         sampler.open_window()
         time.sleep(0.5)

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 from support.browser import screenshot
+from support.threads import running
 from support.ui import (
     HIDE,
     assert_tops_agree,
@@ -23,7 +24,6 @@ from support.ui import (
     origin,
     page_on,
     raw,
-    running,
     serving,
     top_table,
 )

@@ -3,13 +3,13 @@ from the very bytes the pprof endpoint serves), the token, and what the source v
 
 from __future__ import annotations
 
-import http.client
 import json
-from contextlib import contextmanager
+from functools import partial
 
+from support import listener
+from support.listener import fetch
 from support.profiles import parse_pprof
 
-import duragraph_pprof
 from duragraph_pprof.ui import decode
 from duragraph_pprof.ui.routes import CSP
 from duragraph_pprof.ui.store import MAX_PROFILES, Store, Stored
@@ -18,25 +18,7 @@ UI = "/debug/pprof/ui/"
 TOKEN = "ui-token-1234"
 
 
-@contextmanager
-def serving(**overrides):
-    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": "exact", **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-def fetch(profiler, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
-    host, port = profiler.http_address[:2]
-    connection = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        connection.close()
+serving = partial(listener.serving, heap="exact")
 
 
 def test_page_and_its_files_are_served_with_a_strict_policy():

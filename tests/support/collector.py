@@ -35,6 +35,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.metrics.v1.metrics_pb2 import MetricsData
 from opentelemetry.proto.profiles.v1development.profiles_pb2 import ProfilesData
 
+from .waiting import wait_for
+
 __all__ = [
     "Collector",
     "CollectorError",
@@ -96,24 +98,6 @@ def collector_binary() -> Path:
         raise CollectorError(f"{BUILD_SCRIPT} printed {path}, which is not an executable file")
     _binary = path
     return path
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.05,
-    description: str | None = None,
-) -> T:
-    """Call ``predicate`` until it returns something truthy and return that; TimeoutError if not."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            what = description or getattr(predicate, "__name__", repr(predicate))
-            raise TimeoutError(f"condition {what!r} not met within {timeout} s")
-        time.sleep(interval)
 
 
 def read_records(path: Path, message_type: type[M]) -> list[M]:
@@ -197,6 +181,17 @@ class Collector:
     def metrics(self) -> list[MetricsData]:
         """Every ``MetricsData`` the collector has written so far (across restarts)."""
         return read_records(self.metrics_path, MetricsData)
+
+    def pushed_pids(self, service: str) -> set[int]:
+        """The `process.pid` of every resource of `service.name` `service` that pushed profiles."""
+        seen = set()
+        for data in self.profiles():
+            table = data.dictionary.string_table
+            for rp in data.resource_profiles:
+                resource = attributes_dict(rp.resource.attributes, table)
+                if resource.get("service.name") == service:
+                    seen.add(int(resource["process.pid"]))
+        return seen
 
     def log(self) -> str:
         """The collector's combined stdout/stderr, across restarts."""

@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import urllib.request
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-import duragraph_pprof
-
+from . import listener
 from .browser import SCREENSHOTS, open_page, watch
 
 UI = "/debug/pprof/ui/"
 HIDE = r"^threading\.Thread\.(_bootstrap|_bootstrap_inner|run)$"  # the page's default
 
 
-@contextmanager
-def serving(**overrides):
-    settings = {"http_addr": "127.0.0.1:0", "grpc_addr": None, "heap": "exact", **overrides}
-    profiler = duragraph_pprof.start("serve", environ={}, **settings)
-    try:
-        yield profiler
-    finally:
-        profiler.stop()
-
-
-@contextmanager
-def running(*targets):
-    stop = threading.Event()
-    threads = [threading.Thread(target=t, args=(stop,), name=t.__name__) for t in targets]
-    for t in threads:
-        t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+serving = partial(listener.serving, heap="exact")  # the page's profiler: tracemalloc's heap
 
 
 def origin(profiler) -> str:
