@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Every test, with all set-up done first: the venv, the pinned OpenTelemetry Collector, grpcurl.
-# Usage: scripts/test.sh [pytest args...]
+# Usage: scripts/test.sh [pytest args...]  (the args go to the run after the unit layer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "== pytest, $(.venv/bin/python -V): the unit layer first (no sockets, processes or threads)" >&2
+started=$SECONDS
+.venv/bin/python -m pytest -p no:cacheprovider -q tests/unit
+if (( SECONDS - started > 20 )); then
+  echo "tests/unit took $((SECONDS - started)) s: the unit layer must stay under 20 s" >&2
+  exit 1
+fi
 echo "== building the OpenTelemetry Collector (cached after the first build)" >&2
 bash scripts/build-collector.sh >/dev/null
 echo "== installing Chromium for the browser tests (once)" >&2
@@ -22,8 +29,8 @@ echo "== buf lint and format" >&2
 .venv/bin/buf format -d --exit-code
 echo "== ruff" >&2
 .venv/bin/ruff check duragraph_pprof tests bench
-echo "== pytest, $(.venv/bin/python -V): every test" >&2
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+echo "== pytest, $(.venv/bin/python -V): every other test" >&2
+.venv/bin/python -m pytest -p no:cacheprovider --ignore=tests/unit "$@"
 echo "== soak: threads churning, asyncio, GC pressure, every profile polled" >&2
 .venv/bin/python -m tests.soak "${DURAGRAPH_PPROF_SOAK_SECONDS:-120}"
 # every other supported CPython: the suite without the Collector (its tests ran above)
