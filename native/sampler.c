@@ -8,11 +8,11 @@
  *
  * CPU time: each thread's CPU-clock delta since its previous read. A thread whose innermost frame
  * and offset did not move is read less often (its total stays exact: the delta lands on the
- * stack it sat in). CPU burnt before a thread blocked is charged to where it burnt: the clocks of
- * the threads just read are read once more shortly after the GIL is given back; a thread that
- * burns nothing then is blocked where it was found, so its delta goes to the stack it was last
- * seen running at, not to the wait it is found in. (A thread that wants the GIL, or computes in C
- * without it, moves on at once.)
+ * stack it sat in). CPU burnt before a thread blocked is charged to where it burnt: for a thread
+ * that burnt CPU since its last read, the kernel tells (/proc/self/task/<tid>/syscall, one pread
+ * of a kept descriptor) whether it is blocked in a system call right now. One that is running,
+ * preempted, or waiting on the GIL itself was found where it works; one blocked anywhere else is
+ * in a wait, so its delta goes to the stack it was last seen running at, not to the wait.
  */
 #define PY_SSIZE_T_CLEAN
 #define Py_BUILD_CORE_MODULE 1
@@ -25,12 +25,15 @@
 #include "internal/pycore_runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stacks.h"
 
@@ -43,7 +46,8 @@
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
 #define BUDGET_TICKS 8
 #define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
-#define POST_READ_NS 200000 /* how long after the tick a runnable thread has surely run */
+#define GIL_SPIN_NS 50000 /* how long to watch for the GIL's release before sleeping on it */
+#define STATE_FDS 64 /* kept /proc descriptors, at most: the application owns the fd limit */
 #define INTERNAL_PREFIX "duragraph-pprof"
 
 typedef struct {
@@ -71,6 +75,8 @@ typedef struct {
     int internal, resolved;
     int has_clock;
     clockid_t clock;
+    long tid;     /* the kernel's thread id, 0 until known */
+    int state_fd; /* /proc/self/task/<tid>/syscall, kept open; -1 if not */
     char name[NAME_CAP];
     /* the innermost frame at the last walk, and the stack it gave */
     const void *top, *top_code;
@@ -81,13 +87,13 @@ typedef struct {
     int cpu_valid;
     uint32_t clock_every;
     uint64_t clock_due;
-    /* a delta read at the last tick, charged once the read after the GIL is given back tells
-     * whether the thread was blocked; `running` is written by the sampler thread without the GIL */
+    /* a delta read at the last tick, charged at the next one: `running` says whether the thread
+     * was blocked in a wait when it was read */
     int pending;
-    int64_t pend_cpu, pend_clock;
+    int64_t pend_cpu;
     uint32_t pend_stack;
     PyObject *pend_task;
-    volatile int running;
+    int running;
     /* where it was last seen running, since the last drain (its counter holds the task) */
     int run_valid;
     uint32_t run_stack;
@@ -138,7 +144,9 @@ typedef struct {
         PyThreadState *ts;
     } pairs[MAX_THREADS];
     /* counts */
-    uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns;
+    int state_fds; /* how many records keep a descriptor open */
+    uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns,
+        state_unread;
 } Sampler;
 
 static int running_samplers = 0; /* live sampler threads in this process (GIL-guarded) */
@@ -249,6 +257,28 @@ static void copy_name(PyObject *s, char *buf)
 }
 
 /* -- thread records --------------------------------------------------------------------------- */
+static void thread_known(dg_thread *r, long tid)
+{
+    r->tid = tid;
+    r->clock = thread_clock(tid);
+    r->has_clock = 1;
+}
+
+static void thread_forget_fd(Sampler *s, dg_thread *r)
+{
+    if (r->state_fd >= 0) {
+        close(r->state_fd);
+        r->state_fd = -1;
+        s->state_fds--;
+    }
+}
+
+static void threads_forget_fds(Sampler *s)
+{
+    for (int i = 0; i < s->nthreads; i++)
+        thread_forget_fd(s, &s->threads[i]);
+}
+
 static dg_thread *thread_find(Sampler *s, unsigned long ident)
 {
     uint32_t slot;
@@ -268,11 +298,10 @@ static dg_thread *thread_add(Sampler *s, unsigned long ident, PyThreadState *ts)
     r->ident = ident;
     r->serial = ++s->next_serial;
     r->clock_every = 1;
+    r->state_fd = -1;
 #if PY_VERSION_HEX >= 0x030B0000
-    if (ts->native_thread_id) {
-        r->clock = thread_clock((long)ts->native_thread_id);
-        r->has_clock = 1;
-    }
+    if (ts->native_thread_id)
+        thread_known(r, (long)ts->native_thread_id);
 #else
     (void)ts; /* 3.10 keeps no native id: it comes from the Thread object */
 #endif
@@ -316,10 +345,8 @@ static void thread_names(Sampler *s, int all)
             if (nid != NULL) {
                 if (PyLong_CheckExact(nid)) {
                     long v = (long)PyLong_AsUnsignedLongMask(nid);
-                    if (v > 0) {
-                        r->clock = thread_clock(v);
-                        r->has_clock = 1;
-                    }
+                    if (v > 0)
+                        thread_known(r, v);
                 }
                 Py_DECREF(nid);
             }
@@ -418,17 +445,110 @@ static void settle_all(Sampler *s)
     }
 }
 
-/* Without the GIL, after a tick: which of the threads it read moved on (only the sampler
- * thread touches `running`, and the table changes only in its ticks). */
-static void post_read(Sampler *s)
+/* -- is a thread blocked in a wait? ------------------------------------------------------------ */
+typedef struct {
+    uintptr_t lo, hi;
+} dg_span;
+
+static struct _gil_runtime_state *gil_state(Sampler *s)
 {
-    for (int i = 0; i < s->nthreads; i++) {
-        dg_thread *r = &s->threads[i];
-        if (r->pending) {
-            int64_t now = clock_ns(r->clock);
-            r->running = now < 0 || now > r->pend_clock;
+#if PY_VERSION_HEX >= 0x030C0000
+    return s->interp->ceval.gil;
+#else
+    return &_PyRuntime.ceval.gil;
+#endif
+}
+
+static int gil_locked(struct _gil_runtime_state *gil)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _Py_atomic_load_int_relaxed(&gil->locked) > 0;
+#else
+    return _Py_atomic_load_relaxed(&gil->locked) > 0;
+#endif
+}
+
+/* Ask the GIL's holder to let go at its next check, as a waiter does once the switch interval
+ * has passed, and return it (NULL if none): it is running, found where it works. Without this a
+ * tick would first sleep out the interval (5 ms), and behind other waiters it would wait its
+ * turn through each one's interval. Done under the GIL's mutex, as CPython does it, so the
+ * holder cannot let go and be freed meanwhile; after that it is compared, never followed. */
+static PyThreadState *gil_request(Sampler *s)
+{
+    struct _gil_runtime_state *gil = gil_state(s);
+    PyThreadState *holder = NULL;
+    pthread_mutex_lock(&gil->mutex);
+    if (gil_locked(gil)) {
+#if PY_VERSION_HEX >= 0x030D0000
+        holder = _Py_atomic_load_ptr_relaxed(&gil->last_holder);
+        if (holder != NULL)
+            _Py_set_eval_breaker_bit(holder, _PY_GIL_DROP_REQUEST_BIT);
+#else
+        holder = (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
+        _Py_atomic_store_relaxed(&s->interp->ceval.gil_drop_request, 1);
+        _Py_atomic_store_relaxed(&s->interp->ceval.eval_breaker, 1);
+#endif
+    }
+    pthread_mutex_unlock(&gil->mutex);
+    return holder;
+}
+
+/* The holder lets go within microseconds unless it is inside one long C call. Watching for that
+ * moment, and asking for the GIL right then, takes it before a sleeping waiter wakes up; past
+ * the spin, the sampler waits its turn as any thread does. */
+static void gil_await_release(Sampler *s)
+{
+    struct _gil_runtime_state *gil = gil_state(s);
+    int64_t until = clock_ns(CLOCK_MONOTONIC) + GIL_SPIN_NS;
+    while (gil_locked(gil) && clock_ns(CLOCK_MONOTONIC) < until) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
+ * them wants the GIL, which the sampler holds; it is not blocked in the program. */
+static dg_span gil_span(Sampler *s)
+{
+    struct _gil_runtime_state *gil = gil_state(s);
+    dg_span span = {(uintptr_t)gil, (uintptr_t)gil + sizeof(*gil)};
+    return span;
+}
+
+/* 1 if the thread is blocked in a system call other than a wait for the GIL, 0 if it is running,
+ * preempted or waiting for the GIL, -1 if the kernel does not say. */
+static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
+{
+    if (r->tid <= 0)
+        return -1;
+    int fd = r->state_fd, kept = 1;
+    if (fd < 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", r->tid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return -1;
+        kept = s->state_fds < STATE_FDS;
+        if (kept) {
+            r->state_fd = fd;
+            s->state_fds++;
         }
     }
+    char buf[160]; /* "nr arg1 .. arg6 sp pc": nine numbers */
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (!kept)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    if (buf[0] < '0' || buf[0] > '9') /* "running", or "-1 sp pc": not in a system call */
+        return 0;
+    char *end;
+    long nr = strtol(buf, &end, 10);
+    if (nr != SYS_futex)
+        return 1;
+    uintptr_t word = (uintptr_t)strtoull(end, NULL, 16);
+    return word < gil.lo || word >= gil.hi;
 }
 
 /* -- asyncio: the task running on each thread's loop ----------------------------------------- */
@@ -463,7 +583,7 @@ static int running_tasks(Sampler *s, dg_running *out)
 
 /* -- one tick --------------------------------------------------------------------------------- */
 static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject *task,
-                          int64_t wall_ns, int64_t time_ns)
+                          int64_t wall_ns, int64_t time_ns, int held_gil, dg_span gil)
 {
     dg_iframe *top = dg_top(ts);
     PyObject *code = dg_code_of(top);
@@ -507,10 +627,12 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     if (cpu > 0) {
         r->pending = 1;
         r->pend_cpu = cpu;
-        r->pend_clock = r->cpu_last;
         r->pend_stack = r->stack;
         r->pend_task = task; /* alive: the wall counter above holds it until the drain */
-        r->running = 1;
+        int blocked = held_gil ? 0 : blocked_now(s, r, gil);
+        if (blocked < 0)
+            s->state_unread++;
+        r->running = blocked != 1;
     }
     if (s->ring != NULL) {
         if (s->nring < RING_CAP) {
@@ -530,7 +652,7 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     s->samples++;
 }
 
-static void tick(Sampler *s, int64_t wall_ns)
+static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder)
 {
     dg_running running[MAX_LOOPS];
     int nrunning = running_tasks(s, running);
@@ -541,6 +663,7 @@ static void tick(Sampler *s, int64_t wall_ns)
         return;
     }
     uint64_t now = ++s->tick_no;
+    dg_span gil = gil_span(s);
     /* first every thread's record, so that a new thread is named before its first sample */
     int npairs = 0, added = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
@@ -574,7 +697,8 @@ static void tick(Sampler *s, int64_t wall_ns)
         for (int j = 0; j < nrunning; j++)
             if (running[j].ident == r->ident)
                 task = running[j].task;
-        sample_thread(s, r, s->pairs[i].ts, task, wall_ns, time_ns);
+        PyThreadState *ts = s->pairs[i].ts;
+        sample_thread(s, r, ts, task, wall_ns, time_ns, ts == holder, gil);
     }
     head_unlock();
     /* threads that ended: their last delta goes where it was seen */
@@ -588,6 +712,7 @@ static void tick(Sampler *s, int64_t wall_ns)
         } else {
             settle(s, r, 0);
             release_held(s, r, 0);
+            thread_forget_fd(s, r);
             if (!r->resolved)
                 s->unresolved--;
         }
@@ -637,23 +762,22 @@ static void *run(void *arg)
         if (s->stopping || dg_finalizing())
             break;
         pthread_mutex_unlock(&s->mu);
+        PyThreadState *holder = gil_request(s);
+        if (holder != NULL)
+            gil_await_release(s);
         PyEval_RestoreThread(ts);
         int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (now - deadline > s->interval_ns) { /* fell behind: skip the missed ticks */
             s->dropped += (uint64_t)((now - deadline) / s->interval_ns);
             deadline = now;
         }
-        tick(s, now - last);
+        tick(s, now - last, holder);
         last = now;
         /* the thread's whole CPU since the last tick: waking up and waiting cost too */
         int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         account(s, cpu - spent);
         spent = cpu;
         PyEval_SaveThread();
-        /* give the threads that want the GIL a moment to take it, then see who moved on */
-        struct timespec pause = {0, POST_READ_NS};
-        nanosleep(&pause, NULL);
-        post_read(s);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -768,6 +892,7 @@ static PyObject *Sampler_stop(Sampler *s, PyObject *Py_UNUSED(ignored))
     Py_BEGIN_ALLOW_THREADS
     pthread_join(thread, NULL);
     Py_END_ALLOW_THREADS
+    threads_forget_fds(s);
     Py_RETURN_TRUE;
 }
 
@@ -917,11 +1042,12 @@ static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
 static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
+        "{sKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
         (unsigned long long)s->samples, "ticks", (unsigned long long)s->ticks, "dropped",
         (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
         (unsigned long long)s->head_busy, "threads_over", (unsigned long long)s->threads_over,
-        "ring_lost", (unsigned long long)s->ring_lost, "effective_hz", 1e9 / (double)s->interval_ns,
+        "ring_lost", (unsigned long long)s->ring_lost, "state_unread",
+        (unsigned long long)s->state_unread, "effective_hz", 1e9 / (double)s->interval_ns,
         "stacks", s->st.nstacks, "codes", s->st.ncodes, "counters", s->ncounters, "threads",
         s->nthreads, "running", running_samplers);
 }
@@ -934,6 +1060,7 @@ static PyObject *Sampler_forget_in_child(Sampler *s, PyObject *Py_UNUSED(ignored
         running_samplers = 0;
     s->running = s->stopping = 0;
     s->own = NULL; /* freed with the parent's other thread states */
+    threads_forget_fds(s); /* they name the parent's threads */
     s->nthreads = 0;
     s->unresolved = 0;
     dg_index_clear(&s->thread_ix);

@@ -163,8 +163,7 @@ def test_busy_thread_gets_its_cpu_and_every_thread_its_wall():
 
 def _burn_then_wait(cond: threading.Condition, stop: threading.Event) -> None:
     while not stop.is_set():
-        # the demo's pattern: tens of ms of CPU, then a wait as long. (A burst shorter than the
-        # GIL switch interval, 5 ms, ends before a sampler that takes the GIL can see it.)
+        # the demo's pattern: tens of ms of CPU, then a wait as long
         spin(1_000_000)
         with cond:
             cond.wait(0.05)
@@ -184,10 +183,9 @@ def test_cpu_burnt_before_a_wait_is_charged_where_it_burnt():
     waiting = sum(s.values[1] for s in mine if s.stack[0].function == "threading.Condition.wait"
                   or s.stack[0].function.endswith(".wait"))
     assert total > 0
-    # a tick that asks for the GIL in a burst's last 5 ms finds the thread in the wait's first
-    # instruction, still running: the delta is held until the next read shows it idle there
-    # under 0.1 % on a quiet machine; a loaded one (runnable threads kept off a core past the
-    # read after the tick) makes a little more
+    # a tick that comes as a burst ends finds the thread at the wait's first instruction, not
+    # yet blocked: the delta is held until the next read shows it idle there. Under 0.1 % on a
+    # quiet machine; a loaded one makes a little more
     assert waiting < 0.05 * total, f"{waiting / total:.1%} of the CPU charged to the wait"
 
 
