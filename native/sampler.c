@@ -23,6 +23,11 @@
 #include <frameobject.h>
 #endif
 #include "internal/pycore_runtime.h"
+#if PY_VERSION_HEX >= 0x030D0000
+#include "internal/pycore_ceval.h" /* the GIL drop request: a bit of the holder's eval breaker */
+#elif PY_VERSION_HEX < 0x030B0000
+#include "internal/pycore_interp.h" /* the GIL drop request lives in the interpreter */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
