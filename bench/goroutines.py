@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from duragraph_pprof.config import load_config
-from duragraph_pprof.core.collector import Collector
+from duragraph_pprof.core.profiling_core import ProfilingCore
 from duragraph_pprof.render import ProfileRequest, render
 
 from .report import Row, fmt, interleave, summarize
@@ -19,13 +19,13 @@ def _timed(fn) -> float:
 
 
 def rows(reps: int, count_reps: int) -> list[Row]:
-    collector = Collector(load_config({}, "dev", http_addr=None, grpc_addr=None, heap=False))
-    threads, tasks = collector.goroutine_counts()
+    core = ProfilingCore(load_config({}, "dev", http_addr=None, grpc_addr=None, heap=False))
+    threads, tasks = core.goroutine_counts()
     runs = interleave({
-        "debug=2": lambda: _timed(lambda: render(collector, ProfileRequest("goroutine", debug="2"))),
-        "debug=0": lambda: _timed(lambda: render(collector, ProfileRequest("goroutine"))),
+        "debug=2": lambda: _timed(lambda: render(core, ProfileRequest("goroutine", debug="2"))),
+        "debug=0": lambda: _timed(lambda: render(core, ProfileRequest("goroutine"))),
     }, reps)
-    counts = summarize([_timed(collector.goroutine_counts) for _ in range(count_reps)])
+    counts = summarize([_timed(core.goroutine_counts) for _ in range(count_reps)])
     crowd = f"{threads:,} threads + {tasks:,} tasks"
     out = []
     for debug in ("debug=2", "debug=0"):

@@ -18,13 +18,13 @@ import time
 import tracemalloc
 
 from duragraph_pprof.config import load_config
-from duragraph_pprof.core.collector import Collector
+from duragraph_pprof.core.profiling_core import ProfilingCore
 from duragraph_pprof.render import ProfileRequest, render
 
 from .heap_workloads import live_items, nest, request_mix
 from .report import interleave
 
-DEPTH = 16  # the collector's default heap traceback depth
+DEPTH = 16  # the profiling core's default heap traceback depth
 
 
 def live_blocks(blocks: int) -> list:
@@ -41,13 +41,13 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(field)
 
 
-def _collector() -> Collector:
-    return Collector(load_config({}, "dev", http_addr=None, grpc_addr=None, heap="exact",
+def _core() -> ProfilingCore:
+    return ProfilingCore(load_config({}, "dev", http_addr=None, grpc_addr=None, heap="exact",
                                  heap_depth=DEPTH))
 
 
-def _render(collector: Collector) -> int:
-    return len(render(collector, ProfileRequest("heap")).body)
+def _render(core: ProfilingCore) -> int:
+    return len(render(core, ProfileRequest("heap")).body)
 
 
 def _timed(fn) -> float:
@@ -60,11 +60,11 @@ def _timed(fn) -> float:
 def time_mode(blocks: int, reps: int) -> dict:
     tracemalloc.start(DEPTH)
     keep = live_blocks(blocks)
-    collector = _collector()
+    core = _core()
     traced = len(tracemalloc._get_traces())
-    _render(collector)  # warm the source caches once, as a long-lived process has them
+    _render(core)  # warm the source caches once, as a long-lived process has them
     runs = interleave({"traces": lambda: _timed(tracemalloc._get_traces),
-                       "render": lambda: _timed(lambda: _render(collector))}, reps)
+                       "render": lambda: _timed(lambda: _render(core))}, reps)
     del keep
     return {"traced": traced, **runs}
 
@@ -72,8 +72,8 @@ def time_mode(blocks: int, reps: int) -> dict:
 def mem_mode(blocks: int, variant: str) -> dict:
     tracemalloc.start(DEPTH)
     keep = live_blocks(blocks)
-    collector = _collector()
-    op = tracemalloc._get_traces if variant == "traces" else lambda: _render(collector)
+    core = _core()
+    op = tracemalloc._get_traces if variant == "traces" else lambda: _render(core)
     gc.collect()
     with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
         f.write("5")  # reset the peak resident size to the current one

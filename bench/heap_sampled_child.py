@@ -57,7 +57,7 @@ def start(config: str) -> dict:
         return start_pyroscope()
     profiler = start_ours(config)
     _running.append(profiler)
-    heap = profiler.collector.heap
+    heap = profiler.core.heap
     return {"mode": heap.mode, "rate": heap.rate, "tracing": heap.tracing}
 
 
@@ -101,7 +101,7 @@ def take_mode(objects: int, reps: int) -> dict:
     from duragraph_pprof.core.native import _native
 
     profiler = start_ours("sampled")
-    heap = profiler.collector.heap
+    heap = profiler.core.heap
     keep = live_items(objects)
     gc.collect()
     host, port = profiler.http_address[:2]

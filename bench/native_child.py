@@ -155,7 +155,7 @@ def demo(seconds: float, block_s: float, heap: str) -> dict:
 
     profiler = duragraph_pprof.start("dev", environ={}, http_addr="off", grpc_addr="off",
                                      heap=heap)
-    sampler = profiler.collector.sampler
+    sampler = profiler.core.sampler
     out: dict[str, list] = {"hz": [], "own_pct": [], "dropped": [], "wait_pct": []}
     tops: dict[str, int] = {}
     waiters: dict[str, int] = {}  # thread name -> CPU charged to its waits

@@ -129,7 +129,7 @@ def _block(busy: BusyThreads, seconds: int, push_env: dict | None,
 
 def _sampler_cpu(profiler) -> int:
     """The shared sampler's own CPU so far (its self-measurement; 0 without a profiler)."""
-    return profiler.collector.sampler.stats().cpu_ns if profiler is not None else 0
+    return profiler.core.sampler.stats().cpu_ns if profiler is not None else 0
 
 
 class _Client(threading.Thread):

@@ -1,4 +1,4 @@
-"""start()/stop(): wires the listeners and the OTLP push to one collector core.
+"""start()/stop(): wires the listeners and the OTLP push to one profiling core.
 
 Every listen address goes through the bind guard before anything starts, so a refused address
 leaves nothing half-running.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import SERVE, Config, load_config, variable_of
-from .core.collector import Collector
+from .core.profiling_core import ProfilingCore
 from .errors import ConfigError
 from .guard import BindTarget, check_bind
 
@@ -28,24 +28,24 @@ class Profiler:
         from .exporter import check_push_settings, start_push
 
         check_push_settings(environ)
-        self.collector = Collector(config)
+        self.core = ProfilingCore(config)
         self.http = self.grpc = self.push = None
         self._lock = threading.Lock()
         self._stopped = False
         _running.add(self)
-        self.collector.start()
+        self.core.start()
         try:
             if targets["http_addr"] is not None:
                 from .server.http import HttpListener
 
                 self.http = _listen(config, "http_addr",
-                                    lambda: HttpListener(self.collector, targets["http_addr"]))
+                                    lambda: HttpListener(self.core, targets["http_addr"]))
             if targets["grpc_addr"] is not None:
                 from .server.grpc import start_grpc_server
 
                 self.grpc = _listen(config, "grpc_addr", lambda: start_grpc_server(
-                    self.collector, targets["grpc_addr"], config))
-            self.push = start_push(self.collector, config, environ)
+                    self.core, targets["grpc_addr"], config))
+            self.push = start_push(self.core, config, environ)
         except BaseException:
             self.stop()
             raise
@@ -68,7 +68,7 @@ class Profiler:
         for part in (self.push, self.grpc, self.http):
             if part is not None:
                 part.stop()
-        self.collector.stop()
+        self.core.stop()
 
     def _forget_in_child(self) -> None:
         """After fork, in the child: nothing of ours is served or pushed from here (a worker
@@ -79,7 +79,7 @@ class Profiler:
             if part is not None:
                 part.forget_in_child()
         self.http = self.grpc = self.push = None
-        self.collector.sampler.forget_in_child()
+        self.core.sampler.forget_in_child()
 
     def __enter__(self) -> Profiler:
         return self

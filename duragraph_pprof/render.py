@@ -24,7 +24,7 @@ from .encode import chrome, pprof, text
 from .errors import RequestError
 
 if TYPE_CHECKING:
-    from .core.collector import Collector
+    from .core.profiling_core import ProfilingCore
 
 BINARY = "application/octet-stream"
 TEXT = "text/plain; charset=utf-8"
@@ -48,32 +48,32 @@ class Rendered:
     body: bytes
 
 
-def render(collector: Collector, request: ProfileRequest,
+def render(core: ProfilingCore, request: ProfileRequest,
            cancel: threading.Event | None = None) -> Rendered:
     cancel = cancel or threading.Event()
-    entry = collector.registry.get(request.name)
+    entry = core.registry.get(request.name)
     if entry is None or request.name == "symbol":
         raise RequestError("not_found", "Unknown profile")
     if request.name in _TIMED:
         default, parse, serve = _TIMED[request.name]
-        return serve(collector, _seconds(collector, request.seconds, default, parse), cancel)
+        return serve(core, _seconds(core, request.seconds, default, parse), cancel)
     if request.name == "cmdline":
         return Rendered(TEXT, None, "\x00".join(sys.argv).encode())
     debug = _int_or_zero(request.debug)
     if request.seconds:  # Go: any non-empty value selects a delta profile
-        seconds = _seconds(collector, request.seconds, None, _decimal)
+        seconds = _seconds(core, request.seconds, None, _decimal)
         if not entry.delta:
             raise RequestError("invalid", '"seconds" parameter is not supported for this profile type')
         if debug != 0:
             raise RequestError("invalid", "seconds and debug params are incompatible")
-        return _delta(collector, request.name, seconds, cancel)
-    snapshot = _SNAPSHOTS[request.name](collector, _int_or_zero(request.gc) > 0)
+        return _delta(core, request.name, seconds, cancel)
+    snapshot = _SNAPSHOTS[request.name](core, _int_or_zero(request.gc) > 0)
     if debug <= 0:
         return Rendered(BINARY, request.name, pprof.encode(snapshot, _program()))
-    return Rendered(TEXT, None, _text(collector, request.name, snapshot, debug).encode())
+    return Rendered(TEXT, None, _text(core, request.name, snapshot, debug).encode())
 
 
-def symbol(collector: Collector, query: bytes) -> bytes:
+def symbol(core: ProfilingCore, query: bytes) -> bytes:
     """Go's /symbol: `num_symbols: 1`, then `0x<addr> <function>` for each known address."""
     lines = ["num_symbols: 1\n"]
     for piece in _NUMBERS.findall(query):  # one C scan: 1 MiB of junk stays cheap
@@ -81,7 +81,7 @@ def symbol(collector: Collector, query: bytes) -> bytes:
             addr = int(piece.decode("ascii"), 0)
         except (ValueError, UnicodeDecodeError):
             continue
-        name = text.lookup(collector.symbols, addr) if 0 < addr < 1 << 64 else None
+        name = text.lookup(core.symbols, addr) if 0 < addr < 1 << 64 else None
         if name is not None:
             lines.append(f"{addr:#x} {name}\n")
     return "".join(lines).encode()
@@ -101,12 +101,12 @@ def _decimal(value: str) -> int:
     return int(value, 10)
 
 
-def _seconds(collector: Collector, value: str | None, default: float | None,
+def _seconds(core: ProfilingCore, value: str | None, default: float | None,
              parse: Callable[[str], float]) -> float:
     if not value:
         if default is None:
             raise RequestError("invalid", BAD_SECONDS)
-        return min(default, collector.config.max_seconds)  # the cap bounds the default too
+        return min(default, core.config.max_seconds)  # the cap bounds the default too
     try:
         if not value.isascii() or value.strip() != value or "_" in value:
             raise ValueError(value)  # Go's parsers: no "１", " 1" or "1_0"
@@ -115,7 +115,7 @@ def _seconds(collector: Collector, value: str | None, default: float | None,
         raise RequestError("invalid", BAD_SECONDS) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise RequestError("invalid", BAD_SECONDS)
-    limit = collector.config.max_seconds
+    limit = core.config.max_seconds
     if seconds > limit:
         raise RequestError(
             "invalid",
@@ -126,17 +126,17 @@ def _seconds(collector: Collector, value: str | None, default: float | None,
 
 
 @contextmanager
-def _long_request(collector: Collector) -> Iterator[None]:
-    if not collector.long_requests.acquire(blocking=False):
+def _long_request(core: ProfilingCore) -> Iterator[None]:
+    if not core.long_requests.acquire(blocking=False):
         raise RequestError(
             "busy",
-            f"too many concurrent long profile requests (limit {collector.config.max_long_requests})"
+            f"too many concurrent long profile requests (limit {core.config.max_long_requests})"
             " - retry later or raise DURAGRAPH_PPROF_MAX_LONG_REQUESTS",
         )
     try:
         yield
     finally:
-        collector.long_requests.release()
+        core.long_requests.release()
 
 
 def _wait(cancel: threading.Event, seconds: float) -> None:
@@ -145,10 +145,10 @@ def _wait(cancel: threading.Event, seconds: float) -> None:
 
 
 # -- timed endpoints: CPU, wall, trace -----------------------------------------------------------
-def _sampled(index: int, filename: str) -> Callable[[Collector, float, threading.Event], Rendered]:
-    def serve(collector: Collector, seconds: float, cancel: threading.Event) -> Rendered:
-        with _long_request(collector):
-            window = collector.sampler.open_window()
+def _sampled(index: int, filename: str) -> Callable[[ProfilingCore, float, threading.Event], Rendered]:
+    def serve(core: ProfilingCore, seconds: float, cancel: threading.Event) -> Rendered:
+        with _long_request(core):
+            window = core.sampler.open_window()
             try:
                 _wait(cancel, seconds)
             finally:
@@ -159,9 +159,9 @@ def _sampled(index: int, filename: str) -> Callable[[Collector, float, threading
     return serve
 
 
-def _trace(collector: Collector, seconds: float, cancel: threading.Event) -> Rendered:
-    with _long_request(collector):
-        recorder = collector.trace_recorder()
+def _trace(core: ProfilingCore, seconds: float, cancel: threading.Event) -> Rendered:
+    with _long_request(core):
+        recorder = core.trace_recorder()
         recorder.start()
         try:
             _wait(cancel, seconds)
@@ -187,17 +187,17 @@ HEAP_OFF = ("heap profiling is off - set DURAGRAPH_PPROF_HEAP=sampled (or exact,
             "tracemalloc) or run under duragraph-pprof dev")
 
 
-def _heap(collector: Collector, collect_garbage: bool, default: str = "") -> Profile:
-    profile = collector.heap.profile(collect_garbage)
+def _heap(core: ProfilingCore, collect_garbage: bool, default: str = "") -> Profile:
+    profile = core.heap.profile(collect_garbage)
     if profile is None:
-        why = getattr(collector.heap, "why_off", "")
+        why = getattr(core.heap, "why_off", "")
         raise RequestError("precondition", f"{HEAP_OFF} ({why})" if why else HEAP_OFF)
     return Profile(profile.sample_types, profile.period_type, profile.period, profile.samples,
-                   profile.time_nanos, 0, default, (collector.heap.comment,))
+                   profile.time_nanos, 0, default, (core.heap.comment,))
 
 
-def _goroutine_profile(collector: Collector, kinds: tuple[str, ...], kind: ValueType) -> Profile:
-    snapshot = collector.goroutines()
+def _goroutine_profile(core: ProfilingCore, kinds: tuple[str, ...], kind: ValueType) -> Profile:
+    snapshot = core.goroutines()
     counts: dict[tuple, int] = {}
     for g in snapshot.goroutines:
         if g.kind in kinds:
@@ -207,7 +207,7 @@ def _goroutine_profile(collector: Collector, kinds: tuple[str, ...], kind: Value
     return Profile((kind,), kind, 1, samples, snapshot.time_nanos)
 
 
-_SNAPSHOTS: dict[str, Callable[[Collector, bool], Profile]] = {
+_SNAPSHOTS: dict[str, Callable[[ProfilingCore, bool], Profile]] = {
     "heap": lambda c, gc: _heap(c, gc),
     # sampled: cumulative since start, as Go's; exact (tracemalloc) has in-use values only
     "allocs": lambda c, gc: _heap(c, False, "alloc_space" if c.heap.mode == "sampled"
@@ -219,20 +219,20 @@ _SNAPSHOTS: dict[str, Callable[[Collector, bool], Profile]] = {
 }
 
 
-def _delta(collector: Collector, name: str, seconds: float, cancel: threading.Event) -> Rendered:
-    with _long_request(collector):
-        before = _SNAPSHOTS[name](collector, False)
+def _delta(core: ProfilingCore, name: str, seconds: float, cancel: threading.Event) -> Rendered:
+    with _long_request(core):
+        before = _SNAPSHOTS[name](core, False)
         _wait(cancel, seconds)
-        after = _SNAPSHOTS[name](collector, False)
+        after = _SNAPSHOTS[name](core, False)
     return Rendered(BINARY, f"{name}-delta", pprof.encode(subtract(after, before), _program()))
 
 
-def _text(collector: Collector, name: str, snapshot: Profile, debug: int) -> str:
+def _text(core: ProfilingCore, name: str, snapshot: Profile, debug: int) -> str:
     if name == "goroutine" and debug >= 2:
-        return text.goroutine_dump(collector.goroutines())
-    collector.remember_symbols(text.symbols(snapshot))
+        return text.goroutine_dump(core.goroutines())
+    core.remember_symbols(text.symbols(snapshot))
     if name in ("heap", "allocs"):
-        return text.heap_profile(snapshot, collector.heap.stats(), collector.heap.rate)
+        return text.heap_profile(snapshot, core.heap.stats(), core.heap.rate)
     if name in (MUTEX, BLOCK):
         return text.contention_profile(name, snapshot)
     stacks = [s.stack for s in snapshot.samples for _ in range(s.values[0])]

@@ -92,9 +92,9 @@ def main(argv: list[str]) -> int:
         stop.set()
         profiler.stop()
     faulthandler.cancel_dump_traceback_later()
-    stats = profiler.collector.sampler.stats()
+    stats = profiler.core.sampler.stats()
     print(f"soak: {seconds:g} s survived, {len(errors)} failed requests, "
-          f"sampler {profiler.collector.sampler.describe()} took {stats.ticks} ticks")
+          f"sampler {profiler.core.sampler.describe()} took {stats.ticks} ticks")
     for line in errors[:10]:
         print(f"  {line}")
     return 1 if errors or not stats.ticks else 0

@@ -9,7 +9,7 @@ import time
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from support.fakes import FakeCollector
+from support.fakes import FakeCore
 
 from duragraph_pprof.exporter import metrics as push_metrics
 from duragraph_pprof.exporter.profiles import Attempt
@@ -110,7 +110,7 @@ def test_a_full_queue_logs_its_first_drop_once(caplog):
 
 
 def test_a_metrics_callback_that_raises_is_logged_once_and_the_others_still_report(caplog):
-    class Broken(FakeCollector):
+    class Broken(FakeCore):
         def goroutine_counts(self):
             raise RuntimeError("frames unreadable")
 

@@ -27,14 +27,14 @@ def _child_work(queue) -> None:
 def test_os_fork_child_runs_and_parent_keeps_serving():
     profiler = duragraph_pprof.start("serve", environ={}, http_addr="127.0.0.1:0",
                                      grpc_addr="127.0.0.1:0")
-    window = profiler.collector.sampler.open_window()  # the sampler is running at fork time
+    window = profiler.core.sampler.open_window()  # the sampler is running at fork time
     try:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child reports through the pipe
             code = 1
             try:
-                inherited = (profiler.http, profiler.push, profiler.collector.sampler.stats())
+                inherited = (profiler.http, profiler.push, profiler.core.sampler.stats())
                 ok = inherited[0] is None and inherited[1] is None and inherited[2].running_threads == 0
                 own = duragraph_pprof.start("serve", environ={}, http_addr="127.0.0.1:0")
                 ok = ok and _get(own.http_address) == 200

@@ -28,7 +28,7 @@ import duragraph_pprof
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2 as pb
 from duragraph_pprof._gen.duragraph.pprof.v1 import profiler_pb2_grpc as pb_grpc
 from duragraph_pprof.config import load_config
-from duragraph_pprof.core.collector import Collector
+from duragraph_pprof.core.profiling_core import ProfilingCore
 from duragraph_pprof.errors import BindRefused
 from duragraph_pprof.guard import check_bind
 from duragraph_pprof.render import ProfileRequest, Rendered, render
@@ -42,21 +42,21 @@ Code = grpc.StatusCode
 
 # -- fixtures -----------------------------------------------------------------------------------
 @contextmanager
-def running_collector(**overrides):
+def running_core(**overrides):
     settings = {"heap": True, "max_long_requests": 2, "max_seconds": 60, **overrides}
-    collector = Collector(load_config({}, **settings))
-    collector.start()
+    core = ProfilingCore(load_config({}, **settings))
+    core.start()
     try:
-        yield collector
+        yield core
     finally:
-        collector.stop()
+        core.stop()
 
 
 @contextmanager
-def serving(collector):
+def serving(core):
     """A real listener on an OS-chosen loopback port, and a channel to it."""
     target = check_bind("127.0.0.1:0", variable=GRPC_VAR, allow_public=False)
-    listener = start_grpc_server(collector, target, collector.config)
+    listener = start_grpc_server(core, target, core.config)
     channel = grpc.insecure_channel(f"127.0.0.1:{listener.address[1]}")
     try:
         yield listener, pb_grpc.ProfilerServiceStub(channel)
@@ -66,14 +66,14 @@ def serving(collector):
 
 
 @pytest.fixture
-def collector():
-    with running_collector() as c:
+def core():
+    with running_core() as c:
         yield c
 
 
 @pytest.fixture
-def server(collector):
-    with serving(collector) as (listener, stub):
+def server(core):
+    with serving(core) as (listener, stub):
         yield listener, stub
 
 
@@ -125,9 +125,9 @@ def status_of(call) -> tuple[grpc.StatusCode, str]:
 
 
 # -- in-process servicer ------------------------------------------------------------------------
-def test_list_profiles_is_the_registry(collector):
-    response = ProfilerServicer(collector, 1).ListProfiles(pb.ListProfilesRequest(), FakeContext())
-    entries = collector.registry.entries()
+def test_list_profiles_is_the_registry(core):
+    response = ProfilerServicer(core, 1).ListProfiles(pb.ListProfilesRequest(), FakeContext())
+    entries = core.registry.entries()
     assert [p.name for p in response.profiles] == [e.name for e in entries]
     for info, entry in zip(response.profiles, entries):
         assert info.description == entry.description and info.description
@@ -159,26 +159,26 @@ def test_chunks_are_bounded_and_carry_headers_first():
         ({"name": "profile", "seconds": 10**12}, Code.INVALID_ARGUMENT),
     ],
 )
-def test_bad_profile_requests(collector, fields, code):
-    servicer = ProfilerServicer(collector, 1)
+def test_bad_profile_requests(core, fields, code):
+    servicer = ProfilerServicer(core, 1)
     with pytest.raises(Aborted) as info:
         list(servicer.GetProfile(pb.GetProfileRequest(**fields), FakeContext()))
     assert info.value.code == code and info.value.details
 
 
 def test_heap_off_is_failed_precondition():
-    with running_collector(heap=False) as collector, pytest.raises(Aborted) as info:
+    with running_core(heap=False) as core, pytest.raises(Aborted) as info:
         list(
-            ProfilerServicer(collector, 1).GetProfile(
+            ProfilerServicer(core, 1).GetProfile(
                 pb.GetProfileRequest(name="heap"), FakeContext()
             )
         )
     assert info.value.code == Code.FAILED_PRECONDITION
 
 
-def test_cancel_stops_a_cpu_pull_at_once(collector):
+def test_cancel_stops_a_cpu_pull_at_once(core):
     context = FakeContext()
-    pulling = ProfilerServicer(collector, 1).GetProfile(
+    pulling = ProfilerServicer(core, 1).GetProfile(
         pb.GetProfileRequest(name="profile", seconds=30), context
     )
     threading.Timer(0.2, context.end).start()
@@ -188,24 +188,24 @@ def test_cancel_stops_a_cpu_pull_at_once(collector):
 
 
 @pytest.mark.parametrize("interval", [0.0, 0.001, -1.0, 10 * 86400.0])
-def test_absurd_watch_interval(collector, interval):
+def test_absurd_watch_interval(core, interval):
     request = pb.WatchGoroutinesRequest()
     request.interval.FromNanoseconds(int(interval * 1e9))
     with pytest.raises(Aborted) as info:
-        next(ProfilerServicer(collector, 1).WatchGoroutines(request, FakeContext()))
+        next(ProfilerServicer(core, 1).WatchGoroutines(request, FakeContext()))
     assert info.value.code == Code.INVALID_ARGUMENT
 
 
-def test_watch_counts_match_the_goroutine_dump(collector):
+def test_watch_counts_match_the_goroutine_dump(core):
     request = pb.WatchGoroutinesRequest(max_updates=1)
-    (update,) = ProfilerServicer(collector, 1).WatchGoroutines(request, FakeContext())
-    dump = render(collector, ProfileRequest(name="goroutine", seconds=None, debug="1", gc=None))
+    (update,) = ProfilerServicer(core, 1).WatchGoroutines(request, FakeContext())
+    dump = render(core, ProfileRequest(name="goroutine", seconds=None, debug="1", gc=None))
     assert update.total == update.threads + update.asyncio_tasks
     assert f"goroutine profile: total {update.total}\n" in dump.body.decode()
 
 
-def test_watches_are_capped_and_release_their_slot(collector):
-    servicer = ProfilerServicer(collector, 1)
+def test_watches_are_capped_and_release_their_slot(core):
+    servicer = ProfilerServicer(core, 1)
     context = FakeContext()
     first = servicer.WatchGoroutines(pb.WatchGoroutinesRequest(), context)
     next(first)
@@ -218,7 +218,7 @@ def test_watches_are_capped_and_release_their_slot(collector):
 
 
 # -- one real server ----------------------------------------------------------------------------
-def test_real_server_health_and_list(collector, server):
+def test_real_server_health_and_list(core, server):
     listener, stub = server
     assert listener.address[0] == "127.0.0.1" and listener.address[1] > 0
     channel = grpc.insecure_channel(f"127.0.0.1:{listener.address[1]}")
@@ -230,7 +230,7 @@ def test_real_server_health_and_list(collector, server):
     finally:
         channel.close()
     names = [p.name for p in stub.ListProfiles(pb.ListProfilesRequest(), timeout=5).profiles]
-    assert names == [e.name for e in collector.registry.entries()]
+    assert names == [e.name for e in core.registry.entries()]
 
 
 def test_http_and_grpc_serve_identical_bytes(both):
@@ -247,7 +247,7 @@ def test_http_and_grpc_serve_identical_bytes(both):
     assert parse_pprof(grpc_body).sample_type == parse_pprof(http_body).sample_type
 
 
-def test_large_body_streams_intact(collector, server, monkeypatch):
+def test_large_body_streams_intact(core, server, monkeypatch):
     body = os.urandom(100 << 20)  # the size of a big heap profile
     monkeypatch.setattr(grpc_server, "render", lambda c, r, cancel: Rendered("x/y", "big", body))
     started = time.monotonic()
@@ -274,7 +274,7 @@ def test_bad_requests_get_statuses_and_the_server_keeps_serving(server):
 
 
 def test_long_pull_cap_cancel_and_deadline_free_the_slot():
-    with running_collector(max_long_requests=1) as collector, serving(collector) as (_, stub):
+    with running_core(max_long_requests=1) as core, serving(core) as (_, stub):
         long_pull = stub.GetProfile(pb.GetProfileRequest(name="profile", seconds=30))
         time.sleep(0.5)
         code, _ = status_of(
@@ -295,8 +295,8 @@ def test_long_pull_cap_cancel_and_deadline_free_the_slot():
         assert pull(stub, name="profile", seconds=1)[1]  # so did the expired one
 
 
-def test_stop_cancels_calls_in_flight(collector):
-    with serving(collector) as (listener, stub):
+def test_stop_cancels_calls_in_flight(core):
+    with serving(core) as (listener, stub):
         pulling = stub.GetProfile(pb.GetProfileRequest(name="profile", seconds=30))
         watching = stub.WatchGoroutines(pb.WatchGoroutinesRequest())
         next(watching)
@@ -326,7 +326,7 @@ def test_overlapping_pulls_and_watch_share_one_sampler(both):
     seen = set()
     for update in stub.WatchGoroutines(watch, timeout=30):
         assert update.total == update.threads + update.asyncio_tasks > 0
-        seen.add(profiler.collector.sampler.stats().running_threads)
+        seen.add(profiler.core.sampler.stats().running_threads)
     for worker in workers:
         worker.join(30)
     assert seen == {1}
@@ -372,7 +372,7 @@ def test_typed_goroutine_stacks(server):
 
 
 def test_token_is_required_on_profiler_calls_only():
-    with running_collector(token="s3cret") as collector, serving(collector) as (listener, stub):
+    with running_core(token="s3cret") as core, serving(core) as (listener, stub):
         request = pb.ListProfilesRequest()
         for metadata in [(), (("authorization", "Bearer wrong"),), (("authorization", "s3cret"),)]:
             code, _ = status_of(
@@ -393,7 +393,7 @@ def test_token_is_required_on_profiler_calls_only():
             channel.close()
 
 
-def test_guard_refuses_every_interface_as_for_http(collector):
+def test_guard_refuses_every_interface_as_for_http(core):
     for host in ("0.0.0.0", "[::]"):
         with pytest.raises(BindRefused) as grpc_refusal:
             check_bind(f"{host}:6061", variable=GRPC_VAR, allow_public=False)
@@ -407,14 +407,14 @@ def test_guard_refuses_every_interface_as_for_http(collector):
         duragraph_pprof.start("serve", environ={GRPC_VAR: "0.0.0.0:6061"})
     assert refusal.value.variable == GRPC_VAR and refusal.value.value == "0.0.0.0:6061"
     with pytest.raises(TypeError):
-        start_grpc_server(collector, "0.0.0.0:6061", collector.config)
+        start_grpc_server(core, "0.0.0.0:6061", core.config)
 
 
-def test_taken_port_and_idempotent_stop(collector, server):
+def test_taken_port_and_idempotent_stop(core, server):
     listener, _ = server
     taken = check_bind(f"127.0.0.1:{listener.address[1]}", variable=GRPC_VAR, allow_public=False)
     with pytest.raises(OSError):
-        start_grpc_server(collector, taken, collector.config).stop()
+        start_grpc_server(core, taken, core.config).stop()
     listener.stop()
     listener.stop()
 

@@ -361,7 +361,7 @@ INT64 = st.integers(-(2**63), 2**63 - 1)
 def test_fuzz_grpc_requests_against_the_servicer(short_waits):
     profiler = duragraph_pprof.start("serve", environ={}, heap=False, max_seconds=5,
                                      max_long_requests=16)
-    servicer = ProfilerServicer(profiler.collector, max_watches=4)
+    servicer = ProfilerServicer(profiler.core, max_watches=4)
     names = st.one_of(st.sampled_from([n.decode() for n in NAMES]), st.text(max_size=30))
     profile_request = st.builds(
         lambda name, seconds, debug, gc: pb.GetProfileRequest(

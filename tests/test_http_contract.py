@@ -192,7 +192,7 @@ def test_index_lists_every_profile_with_its_count_and_description():
         _, _, page = fetch(profiler, P)
         _, _, dump = fetch(profiler, P + "goroutine?debug=2")
         _, _, mutex = fetch(profiler, P + "mutex")
-        entries = profiler.collector.registry.entries()
+        entries = profiler.core.registry.entries()
     text = page.decode()
     rows = re.findall(r"<tr><td>(\d+)</td><td><a href='([^']+)\?debug=1'>([^<]+)</a></td></tr>",
                       text)
@@ -215,8 +215,8 @@ def test_every_registry_entry_has_a_description_and_a_renderer():
     served_by_http = {"cmdline", "symbol"}
     renderers = set(render_module._TIMED) | set(render_module._SNAPSHOTS) | served_by_http
     with listening() as profiler:
-        names = {e.name for e in profiler.collector.registry.entries()}
-        for entry in profiler.collector.registry.entries():
+        names = {e.name for e in profiler.core.registry.entries()}
+        for entry in profiler.core.registry.entries():
             assert entry.description.strip(), entry.name
             assert entry.description == DESCRIPTIONS[entry.name]
             assert entry.delta == (entry.name in DELTA_NAMES), entry.name

@@ -33,8 +33,8 @@ def test_two_profilers_stopped_in_either_order_restore_the_originals(order):
         assert threading.Lock is not ORIGINALS[0]  # the other one still records
         lock = threading.Lock()  # made after the first stopped: feeds the second only
         _contend(lock)
-        assert second.collector.contention.count(MUTEX) >= 1
-        assert first.collector.contention.count(MUTEX) == 0
+        assert second.core.contention.count(MUTEX) >= 1
+        assert first.core.contention.count(MUTEX) == 0
     finally:
         a.stop()
         b.stop()

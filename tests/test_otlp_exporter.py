@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.profiles.v1development import (
 )
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from support.fakes import FakeCollector
+from support.fakes import FakeCore
 
 from duragraph_pprof.encode.otlp import Scope
 from duragraph_pprof.errors import ConfigError
@@ -137,7 +137,7 @@ def test_an_unreadable_certificate_is_a_config_error_and_leaves_no_thread():
     before = set(threading.enumerate())
     environ = {E: "https://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent.pem"}
     with pytest.raises(ConfigError) as info:
-        start_push(FakeCollector(), None, environ)
+        start_push(FakeCore(), None, environ)
     assert info.value.value == "/nonexistent.pem"
     assert set(threading.enumerate()) <= before
 
@@ -404,7 +404,7 @@ def points(metric):
 
 
 def test_metrics_names_units_and_attributes():
-    found = collect(FakeCollector())
+    found = collect(FakeCore())
     goroutines = found["duragraph.goroutine.count"]
     assert goroutines.unit == "{goroutine}"
     assert points(goroutines) == {
@@ -441,7 +441,7 @@ def test_metrics_names_units_and_attributes():
 
 
 def test_tracemalloc_metrics_are_absent_when_heap_tracing_is_off():
-    found = collect(FakeCollector(heap_stats=None))
+    found = collect(FakeCore(heap_stats=None))
     assert "duragraph.tracemalloc.memory.used" not in found
 
 
@@ -449,14 +449,14 @@ def test_tracemalloc_metrics_are_absent_when_heap_tracing_is_off():
 
 
 def test_stop_flushes_the_last_window_once_and_is_idempotent():
-    collector = FakeCollector()
+    core = FakeCore()
     client = ScriptedClient([])
     queue = ExportQueue(client, timeout=5)
-    pusher = Pusher(collector, 3600, {"service.name": "s"}, Scope("t"), queue, None)
+    pusher = Pusher(core, 3600, {"service.name": "s"}, Scope("t"), queue, None)
     pusher.start()
     pusher.stop()
     pusher.stop()
-    window = collector.sampler.windows[0]
+    window = core.sampler.windows[0]
     assert window.closed and window.taken == 1
     assert len(client.calls) == 1 and client.closed
     request = profiles_service_pb2.ExportProfilesServiceRequest.FromString(client.calls[0][0])

@@ -15,7 +15,7 @@ from support.collector import Collector, attributes_dict, running_collector
 from support.heartbeat import Heartbeat
 
 from duragraph_pprof.config import load_config
-from duragraph_pprof.core.collector import Collector as Core
+from duragraph_pprof.core.profiling_core import ProfilingCore
 from duragraph_pprof.exporter import Pusher, start_push
 from duragraph_pprof.exporter.queue import QUEUE_FULL
 
@@ -41,11 +41,11 @@ def environ(otelcol: Collector, protocol: str = "grpc", **extra: str) -> dict[st
 
 
 class Running:
-    """A collector core and its pusher, stopped in the right order whatever happens."""
+    """A profiling core and its pusher, stopped in the right order whatever happens."""
 
     def __init__(self, env: dict[str, str], interval: float, heap: bool | str = False) -> None:
         self.config = load_config({}, push_interval=interval, heap=heap)
-        self.core = Core(self.config)
+        self.core = ProfilingCore(self.config)
         self.core.start()
         try:
             pusher = start_push(self.core, self.config, env)

@@ -143,7 +143,7 @@ def test_heap_holds_none_of_the_profilers_own_allocations():
     script = textwrap.dedent("""
         import duragraph_pprof
         profiler = duragraph_pprof.start("serve", environ={}, heap=True)
-        profile = profiler.collector.heap.profile()
+        profile = profiler.core.heap.profile()
         print(sum(sample.values[1] for sample in profile.samples))
         profiler.stop()
     """)

@@ -68,7 +68,7 @@ def test_scaling_is_gos():
 
 def test_the_leak_runbook_finds_the_leak_with_the_sampled_heap(go, workload, tmp_path):
     with serving() as profiler:  # the default: sampled at Go's 512 KiB
-        assert profiler.collector.heap.mode == "sampled"
+        assert profiler.core.heap.mode == "sampled"
         (tmp_path / "before.pprof").write_bytes(get(profiler, "heap"))
         workload.leak(8000, 4096)  # 32 MiB
         (tmp_path / "after.pprof").write_bytes(get(profiler, "heap"))

@@ -1,1 +1,1 @@
-"""The one collector core: the only layer with side effects (threads, clocks, tracemalloc, locks)."""
+"""The one profiling core: the only layer with side effects (threads, clocks, tracemalloc, locks)."""

@@ -1,4 +1,4 @@
-"""Frozen plain data that the collector core hands to encoders and transports.
+"""Frozen plain data that the profiling core hands to encoders and transports.
 
 Nothing here touches the running process: a snapshot is a value, so the same snapshot always
 encodes to the same bytes.

@@ -1,6 +1,6 @@
 """OTLP push of profiles and metrics, on whenever an OTLP endpoint is configured.
 
-`start_push(collector, config, environ)` wires the collector core to a profiles queue and a
+`start_push(core, config, environ)` wires the profiling core to a profiles queue and a
 MeterProvider of our own (never the global one) and returns a `Pusher`, or None when neither
 `OTEL_EXPORTER_OTLP_ENDPOINT` nor a signal's own endpoint variable is set. The SDK is imported
 only when pushing is on, so a profiler without push starts fast.
@@ -26,7 +26,7 @@ def check_push_settings(environ: Mapping[str, str]) -> None:
     load_settings(environ, "metrics")
 
 
-def start_push(collector: Any, config: Config, environ: Mapping[str, str]) -> Pusher | None:
+def start_push(core: Any, config: Config, environ: Mapping[str, str]) -> Pusher | None:
     """Start pushing; raises ConfigError for a bad OTEL_* value before anything starts."""
     profiles = load_settings(environ, "profiles")
     metrics = load_settings(environ, "metrics")
@@ -34,7 +34,7 @@ def start_push(collector: Any, config: Config, environ: Mapping[str, str]) -> Pu
         return None
     from .wiring import start
 
-    return start(collector, config, environ, profiles, metrics)
+    return start(core, config, environ, profiles, metrics)
 
 
 def __getattr__(name: str) -> Any:

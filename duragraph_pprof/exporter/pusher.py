@@ -25,7 +25,7 @@ THREAD_NAME = "duragraph-pprof-push"  # the sampler leaves "duragraph-pprof*" th
 
 
 class PushSource(Protocol):
-    """What the push reads from the collector core (a fake in unit tests)."""
+    """What the push reads from the profiling core (a fake in unit tests)."""
 
     @property
     def sampler(self) -> Any: ...

@@ -18,12 +18,12 @@ from .resource import build_resource
 from .settings import Settings
 
 
-def start(collector: Any, config: Config, environ: Mapping[str, str],
+def start(core: Any, config: Config, environ: Mapping[str, str],
           profiles: Settings | None, metrics: Settings | None) -> Pusher:
     resource = build_resource(environ)
     queue = ExportQueue(open_client(profiles), profiles.timeout) if profiles else None
     try:
-        return _start(collector, config, resource, profiles, metrics, queue)
+        return _start(core, config, resource, profiles, metrics, queue)
     except BaseException:
         if queue is not None:
             queue.close(flush_timeout=0)  # its thread must not outlive a failed start
@@ -31,7 +31,7 @@ def start(collector: Any, config: Config, environ: Mapping[str, str],
 
 
 def _start(
-    collector: Any,
+    core: Any,
     config: Config,
     resource: Resource,
     profiles: Settings | None,
@@ -49,9 +49,9 @@ def _start(
             )
 
         reader = periodic_reader(exporter, config.push_interval, metrics.timeout)
-        provider = build_provider(collector, resource, [reader], failures)
+        provider = build_provider(core, resource, [reader], failures)
     pusher = Pusher(
-        collector,
+        core,
         config.push_interval,
         dict(resource.attributes),  # type: ignore[arg-type]
         Scope(SCOPE, _version()),

@@ -1,4 +1,4 @@
-"""The gRPC listener: a thin ProfilerService over the collector core and the shared render layer.
+"""The gRPC listener: a thin ProfilerService over the profiling core and the shared render layer.
 
 GetProfile streams exactly the bytes the HTTP endpoint serves, because both call `render()`.
 The listener binds only what the bind guard returned, and adds standard health checking and
@@ -28,7 +28,7 @@ from ..render import ProfileRequest, Rendered, render
 from ._unix import clear_stale, restrict
 
 if TYPE_CHECKING:
-    from ..core.collector import Collector
+    from ..core.profiling_core import ProfilingCore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProfilerService"].full_name
 CHUNK_SIZE = 1 << 20  # 1 MiB: well under every client's default 4 MiB receive limit
@@ -54,8 +54,8 @@ _KIND_TO_PB = {THREAD: pb.GOROUTINE_KIND_THREAD, ASYNCIO_TASK: pb.GOROUTINE_KIND
 class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
     """Unpacks a request, asks the core or `render()`, packs the answer. No logic of its own."""
 
-    def __init__(self, collector: Collector, max_watches: int) -> None:
-        self._collector = collector
+    def __init__(self, core: ProfilingCore, max_watches: int) -> None:
+        self._core = core
         # Watches are long-lived and hold a worker each; cap them apart from profile pulls,
         # whose cap render() enforces across HTTP and gRPC.
         self._watch_slots = threading.BoundedSemaphore(max_watches)
@@ -64,7 +64,7 @@ class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
     def ListProfiles(self, request, context):
         infos = [
             pb.ProfileInfo(name=e.name, description=e.description, count=e.count(), delta=e.delta)
-            for e in self._collector.registry.entries()
+            for e in self._core.registry.entries()
         ]
         return pb.ListProfilesResponse(profiles=infos)
 
@@ -73,7 +73,7 @@ class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name is required")
         cancel = cancel_event(context)
         try:
-            rendered = render(self._collector, _profile_request(request), cancel)
+            rendered = render(self._core, _profile_request(request), cancel)
         except RequestError as exc:
             if cancel.is_set():
                 return  # the client is gone; nobody reads a status
@@ -98,7 +98,7 @@ class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
     def _watch(self, interval: float, limit: int, cancel: threading.Event):
         sent = 0
         while not cancel.is_set():
-            threads, tasks = self._collector.goroutine_counts()
+            threads, tasks = self._core.goroutine_counts()
             yield pb.WatchGoroutinesResponse(
                 time=_timestamp(time.time_ns()),
                 threads=threads,
@@ -110,7 +110,7 @@ class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
                 return
 
     def GetGoroutines(self, request, context):
-        snapshot = self._collector.goroutines()
+        snapshot = self._core.goroutines()
         wanted = request.kind
         goroutines = [
             goroutine_message(g)
@@ -242,7 +242,7 @@ class GrpcListener:
         self._pool.shutdown(wait=True)  # grpc leaves a caller-supplied pool running
 
 
-def start_grpc_server(collector: Collector, target: BindTarget, config: Config) -> GrpcListener:
+def start_grpc_server(core: ProfilingCore, target: BindTarget, config: Config) -> GrpcListener:
     """Serve ProfilerService, health and reflection on `target`, which the guard returned."""
     if not isinstance(target, BindTarget):
         raise TypeError("start_grpc_server needs the BindTarget returned by check_bind()")
@@ -260,7 +260,7 @@ def start_grpc_server(collector: Collector, target: BindTarget, config: Config) 
         ],
         maximum_concurrent_rpcs=workers,  # beyond: RESOURCE_EXHAUSTED at once, never a queue
     )
-    pb_grpc.add_ProfilerServiceServicer_to_server(ProfilerServicer(collector, long_calls), server)
+    pb_grpc.add_ProfilerServiceServicer_to_server(ProfilerServicer(core, long_calls), server)
     health_servicer = _add_health(server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -25,7 +25,7 @@ from ._front import Front, Request
 from ._unix import clear_stale, restrict
 
 if TYPE_CHECKING:
-    from ..core.collector import Collector
+    from ..core.profiling_core import ProfilingCore
 
 log = logging.getLogger("duragraph_pprof.http")
 PREFIX = "/debug/pprof/"
@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = unquote(url.path)  # Go routes on the unescaped path: %68eap is heap
         if path == ui.UI_PATH or path.startswith(ui.UI_PATH + "/"):  # the page checks its own token
-            return self._reply(ui.route(self.server.collector, path, url.query, self._authorized(),
+            return self._reply(ui.route(self.server.core, path, url.query, self._authorized(),
                                         ClientGone(self.connection, self.server.stopping)), head)
         if not self._authorized():
             raise RequestError("unauthenticated", "missing or wrong token - send "
@@ -122,17 +122,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(Rendered(HTML, None, self._index().encode()), head)
         if name == "symbol":
             query = body if self.command == "POST" else url.query.encode("latin-1")
-            return self._send(Rendered(TEXT, None, symbol(self.server.collector, query)), head)
+            return self._send(Rendered(TEXT, None, symbol(self.server.core, query)), head)
         first = _first_values(url.query)
         request = ProfileRequest(name, first.get("seconds"), first.get("debug"), first.get("gc"))
-        rendered = render(self.server.collector, request, ClientGone(self.connection,
+        rendered = render(self.server.core, request, ClientGone(self.connection,
                                                                       self.server.stopping))
         self._send(rendered, head)
 
     def _index(self) -> str:
-        entries = self.server.collector.registry.entries()
-        collector = self.server.collector
-        sampler, heap = collector.sampler, collector.heap
+        entries = self.server.core.registry.entries()
+        core = self.server.core
+        sampler, heap = core.sampler, core.heap
         heap_note = {"sampled": f"sampled, one allocation per {heap.rate} bytes on average",
                      "exact": "exact (tracemalloc)"}.get(heap.mode, "off")
         return index_page([(e.name, e.count(), e.description) for e in entries],
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
                            f"Heap profile: {heap_note}"))
 
     def _authorized(self) -> bool:
-        token = self.server.collector.config.token
+        token = self.server.core.config.token
         if not token:
             return True
         return bearer_token_ok(self.headers.get("Authorization", ""), token)
@@ -235,8 +235,8 @@ class _Server:
     """The listening socket, the front that reads requests and the bounded pool that serves
     them; a complete request that finds no free worker within BUSY_WAIT gets 503."""
 
-    def __init__(self, target: BindTarget, collector: Collector, threads: int) -> None:
-        self.collector = collector
+    def __init__(self, target: BindTarget, core: ProfilingCore, threads: int) -> None:
+        self.core = core
         self.stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(threads)
         # a fixed set of workers, all started now: the goroutine count does not move because
@@ -310,8 +310,8 @@ def _shutdown(sock: socket.socket) -> None:
 class HttpListener:
     """The running HTTP listener; `address` is what it really bound (port 0 works)."""
 
-    def __init__(self, collector: Collector, target: BindTarget) -> None:
-        self._server = _Server(target, collector, collector.config.http_threads)
+    def __init__(self, core: ProfilingCore, target: BindTarget) -> None:
+        self._server = _Server(target, core, core.config.http_threads)
         self.address = self._server.server_address
         self._thread = threading.Thread(target=self._server.front.run,
                                         name="duragraph-pprof-http-listener", daemon=True)

@@ -19,7 +19,7 @@ from . import decode, source
 from .store import Stored, store_for
 
 if TYPE_CHECKING:
-    from ..core.collector import Collector
+    from ..core.profiling_core import ProfilingCore
 
 UI_PATH = "/debug/pprof/ui"
 # only the page's own files: no inline script or style, no other origin, no frames, and no
@@ -45,7 +45,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = HEADERS
 
 
-def route(collector: Collector, path: str, query: str, authorized: bool,
+def route(core: ProfilingCore, path: str, query: str, authorized: bool,
           cancel: threading.Event | None = None) -> Reply:
     """`path` is the whole unescaped path, starting with UI_PATH."""
     rest = path[len(UI_PATH):]
@@ -59,7 +59,7 @@ def route(collector: Collector, path: str, query: str, authorized: bool,
     api = _API.get(rest[len("/api/"):])
     if api is None:
         raise RequestError("not_found", "Unknown profile")
-    return api(collector, _first(query), cancel)
+    return api(core, _first(query), cancel)
 
 
 def _static(name: str) -> Reply:
@@ -94,44 +94,44 @@ def _json(value: object) -> Reply:
     return Reply(200, JSON, json.dumps(value, separators=(",", ":")).encode())
 
 
-def _profiles(collector: Collector, form: dict[str, str], cancel) -> Reply:
-    entries = [e for e in collector.registry.entries() if e.name not in NOT_PPROF]
+def _profiles(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
+    entries = [e for e in core.registry.entries() if e.name not in NOT_PPROF]
     return _json({
         "profiles": [{"name": e.name, "description": e.description, "timed": e.name in TIMED,
                       "delta": e.delta} for e in entries],
-        "max_seconds": collector.config.max_seconds,
+        "max_seconds": core.config.max_seconds,
     })
 
 
-def _profile(collector: Collector, form: dict[str, str], cancel) -> Reply:
+def _profile(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
     name = form.get("name", "")
     if name in NOT_PPROF:
         raise RequestError("not_found", "Unknown profile")
     request = ProfileRequest(name, form.get("seconds") or None, None, form.get("gc") or None)
-    body = render(collector, request, cancel).body
-    key = store_for(collector).add(Stored(name, body, decode.files(decode.parse(body))))
+    body = render(core, request, cancel).body
+    key = store_for(core).add(Stored(name, body, decode.files(decode.parse(body))))
     # the page decodes the bytes itself: no per-sample Python work here (under tracemalloc
     # every allocation of it would be traced too)
     return Reply(200, "application/octet-stream", body, HEADERS + (("X-Profile-Id", key),))
 
 
-def _raw(collector: Collector, form: dict[str, str], cancel) -> Reply:
-    stored = _stored(collector, form)
+def _raw(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
+    stored = _stored(core, form)
     disposition = f'attachment; filename="{stored.name}.pb.gz"'
     return Reply(200, "application/octet-stream", stored.body,
                  HEADERS + (("Content-Disposition", disposition),))
 
 
-def _source(collector: Collector, form: dict[str, str], cancel) -> Reply:
-    stored = _stored(collector, form)
+def _source(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
+    stored = _stored(core, form)
     filename = form.get("file", "")
     if filename not in stored.files:
         raise RequestError("not_found", "that file is not in this profile")
     return _json({"file": filename, "lines": source.read_lines(filename)})
 
 
-def _stored(collector: Collector, form: dict[str, str]) -> Stored:
-    stored = store_for(collector).get(form.get("id", ""))
+def _stored(core: ProfilingCore, form: dict[str, str]) -> Stored:
+    stored = store_for(core).get(form.get("id", ""))
     if stored is None:
         raise RequestError("not_found", "no such profile here any more - load it again")
     return stored

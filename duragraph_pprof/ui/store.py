@@ -1,4 +1,4 @@
-"""The last profiles the page loaded, per collector: their bytes for download (the same bytes
+"""The last profiles the page loaded, per profiling core: their bytes for download (the same bytes
 `go tool pprof` reads) and the files their source view may read. Bounded by count and size."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Store:
             return self._items.get(key)
 
 
-# weak: a stopped profiler's collector takes its stored profiles with it
+# weak: a stopped profiler's core takes its stored profiles with it
 _stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _stores_lock = threading.Lock()
 

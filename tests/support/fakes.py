@@ -1,4 +1,4 @@
-"""Fakes shared by several test modules: a collector core for the exporter and the metrics,
+"""Fakes shared by several test modules: a profiling core for the exporter and the metrics,
 and a gRPC servicer context for driving the servicer without a server."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from duragraph_pprof.core.snapshot import Frame, Profile, Sample, ValueType
 
 
-# -- a collector core: a sampler with windows, a heap, goroutine counts --------------------------
+# -- a profiling core: a sampler with windows, a heap, goroutine counts --------------------------
 class FakeSampler:
     """Fixed self-statistics; every window it opens is kept for the test to inspect."""
 
@@ -38,8 +38,8 @@ class FakeHeap:
         return None
 
 
-class FakeCollector:
-    """What the pusher and the self-metrics read of the collector core, and nothing more."""
+class FakeCore:
+    """What the pusher and the self-metrics read of the profiling core, and nothing more."""
 
     def __init__(self, heap_stats=(1000, 5000)):
         self.sampler = FakeSampler()

@@ -1,4 +1,4 @@
-"""The collector core: one object per profiler that owns every side effect (the sampler thread,
+"""The profiling core: one object per profiler that owns every side effect (the sampler thread,
 tracemalloc, patched locks) and hands out snapshots to HTTP, gRPC and the OTLP push alike.
 """
 
@@ -18,7 +18,7 @@ from .trace import TraceRecorder
 _MAX_SYMBOLS = 1_000_000
 
 
-class Collector:
+class ProfilingCore:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sampler = make_sampler(config.sample_hz, config.cpu_budget, config.sampler)
