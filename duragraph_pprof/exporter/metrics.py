@@ -123,61 +123,14 @@ def build_provider(
     readers: Sequence[MetricReader],
     failures: Failures,
 ) -> MeterProvider:
-    """A MeterProvider with every instrument registered; readers are injected (tests pass an
-    InMemoryMetricReader)."""
+    """A MeterProvider with every instrument of `INSTRUMENTS` registered; readers are injected
+    (tests pass an InMemoryMetricReader)."""
     provider = MeterProvider(resource=resource, metric_readers=list(readers))
     meter = _GuardedMeter(provider.get_meter(SCOPE))
-    _observe = _Observers(source, failures)
-    meter.create_observable_up_down_counter(
-        "duragraph.goroutine.count",
-        [_observe.goroutines],
-        "{goroutine}",
-        "Live goroutines: Python threads and asyncio tasks, as the goroutine dump counts them",
-    )
-    meter.create_observable_up_down_counter(
-        "process.thread.count", [_observe.os_threads], "{thread}", "Process threads"
-    )
-    for name, key, unit, what in _GC:
-        meter.create_observable_counter(name, [_observe.gc(key)], unit, what)
-    meter.create_observable_up_down_counter(
-        "duragraph.tracemalloc.memory.used",
-        [_observe.traced(0)],
-        "By",
-        "Memory traced by tracemalloc now",
-    )
-    meter.create_observable_gauge(
-        "duragraph.tracemalloc.memory.peak",
-        [_observe.traced(1)],
-        "By",
-        "Peak memory traced by tracemalloc",
-    )
-    meter.create_observable_counter(
-        "duragraph.profiler.cpu.time", [_observe.sampler_cpu], "s", "CPU time of the sampler"
-    )
-    meter.create_observable_counter(
-        "duragraph.profiler.samples",
-        [_observe.sampler_field("samples")],
-        "{sample}",
-        "Stack samples taken",
-    )
-    meter.create_observable_counter(
-        "duragraph.profiler.samples.dropped",
-        [_observe.sampler_field("dropped")],
-        "{tick}",
-        "Sampling ticks skipped: the sampler fell behind or its CPU budget stretched the interval",
-    )
-    meter.create_observable_gauge(
-        "duragraph.profiler.sample.rate",
-        [_observe.sample_rate],
-        "Hz",
-        "Effective sampling rate: below the configured rate when the CPU budget stretches it",
-    )
-    meter.create_observable_counter(
-        "duragraph.profiler.export.failures",
-        [_observe.export_failures],
-        "{request}",
-        "Push requests not delivered, by signal and error type (queue_full = dropped)",
-    )
+    observers = _Observers(source, failures)
+    for kind, name, unit, description, callback in INSTRUMENTS:
+        create = getattr(meter, f"create_observable_{kind}")
+        create(name, [callback(observers)], unit, description)
     return provider
 
 
@@ -209,10 +162,38 @@ class _GuardedMeter:
 
 
 SAMPLER = "duragraph.profiler.sampler"
-_GC = (
-    ("cpython.gc.collections", "collections", "{collection}", "Collections per generation"),
-    ("cpython.gc.collected_objects", "collected", "{object}", "Objects collected"),
-    ("cpython.gc.uncollectable_objects", "uncollectable", "{object}", "Uncollectable objects"),
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+# (kind, name, unit, description, the callback of an _Observers); kind names the meter's
+# create_observable_<kind>: counter (monotonic sum), up_down_counter (sum) or gauge
+INSTRUMENTS: tuple[tuple[str, str, str, str, Callable[[_Observers], Callback]], ...] = (
+    ("up_down_counter", "duragraph.goroutine.count", "{goroutine}",
+     "Live goroutines: Python threads and asyncio tasks, as the goroutine dump counts them",
+     lambda o: o.goroutines),
+    ("up_down_counter", "process.thread.count", "{thread}", "Process threads",
+     lambda o: o.os_threads),
+    ("counter", "cpython.gc.collections", "{collection}", "Collections per generation",
+     lambda o: o.gc("collections")),
+    ("counter", "cpython.gc.collected_objects", "{object}", "Objects collected",
+     lambda o: o.gc("collected")),
+    ("counter", "cpython.gc.uncollectable_objects", "{object}", "Uncollectable objects",
+     lambda o: o.gc("uncollectable")),
+    ("up_down_counter", "duragraph.tracemalloc.memory.used", "By",
+     "Memory traced by tracemalloc now", lambda o: o.traced(0)),
+    ("gauge", "duragraph.tracemalloc.memory.peak", "By", "Peak memory traced by tracemalloc",
+     lambda o: o.traced(1)),
+    ("counter", "duragraph.profiler.cpu.time", "s", "CPU time of the sampler",
+     lambda o: o.sampler_cpu),
+    ("counter", "duragraph.profiler.samples", "{sample}", "Stack samples taken",
+     lambda o: o.sampler_field("samples")),
+    ("counter", "duragraph.profiler.samples.dropped", "{tick}",
+     "Sampling ticks skipped: the sampler fell behind or its CPU budget stretched the interval",
+     lambda o: o.sampler_field("dropped")),
+    ("gauge", "duragraph.profiler.sample.rate", "Hz",
+     "Effective sampling rate: below the configured rate when the CPU budget stretches it",
+     lambda o: o.sample_rate),
+    ("counter", "duragraph.profiler.export.failures", "{request}",
+     "Push requests not delivered, by signal and error type (queue_full = dropped)",
+     lambda o: o.export_failures),
 )
 
 
