@@ -1,36 +1,30 @@
 """One profile request -> the exact bytes to serve. HTTP and gRPC both call `render`, so they
 serve identical bytes by construction; transports only map `RequestError.kind` to a status.
 
-Parameters follow Go's net/http/pprof (texts included), with the deliberate differences listed
-in the README: `seconds` is validated strictly on every endpoint and capped.
+This module holds Go's parameter rules (net/http/pprof's texts included, with the deliberate
+differences listed in the README: `seconds` is validated strictly on every endpoint and capped)
+and the admission control of long requests; what each profile is and how it is written is its
+kind's (`kinds/`), looked up in the registry.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .core.locks import BLOCK, MUTEX
-from .core.own import without_own_frames
-from .core.snapshot import Profile, Sample, ValueType, subtract
-from .encode import chrome, pprof, text
 from .errors import RequestError
+from .kinds import BINARY, REGISTRY, TEXT, ProfileKind, Rendered, Timed
 
 if TYPE_CHECKING:
     from .core.profiling_core import ProfilingCore
 
-BINARY = "application/octet-stream"
-TEXT = "text/plain; charset=utf-8"
+__all__ = ["BAD_SECONDS", "BINARY", "TEXT", "Cancel", "ProfileRequest", "Rendered", "render"]
+
 BAD_SECONDS = 'invalid value for "seconds" - must be a positive integer'
-# the "+"-separated words that could be numbers; int(word, 0) decides
-_NUMBERS = re.compile(rb"(?<![^+])[0-9][0-9a-zA-Z_]{0,40}(?![^+])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,50 +35,38 @@ class ProfileRequest:
     gc: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    content_type: str
-    filename: str | None  # Content-Disposition attachment name, None for inline text
-    body: bytes
+class Cancel(Protocol):
+    """Set once nobody waits for the answer any more: for HTTP the client hung up or the
+    listener is stopping (`server._conn.ClientGone`), for gRPC the call ended (a
+    `threading.Event`). `wait` returns True as soon as it is set."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
 
 
-def render(core: ProfilingCore, request: ProfileRequest,
-           cancel: threading.Event | None = None) -> Rendered:
-    cancel = cancel or threading.Event()
-    entry = core.registry.get(request.name)
-    if entry is None or request.name == "symbol":
+def render(core: ProfilingCore, request: ProfileRequest, cancel: Cancel | None = None) -> Rendered:
+    kind = REGISTRY.get(request.name)
+    if kind is None:
         raise RequestError("not_found", "Unknown profile")
-    if request.name in _TIMED:
-        default, parse, serve = _TIMED[request.name]
-        return serve(core, _seconds(core, request.seconds, default, parse), cancel)
-    if request.name == "cmdline":
-        return Rendered(TEXT, None, "\x00".join(sys.argv).encode())
+    cancel = threading.Event() if cancel is None else cancel
+    if kind.timed is not None:
+        parse = float if kind.timed.fractional else _decimal  # as Go: trace takes 0.5, CPU not
+        seconds = _seconds(core, request.seconds, kind.timed.default_seconds, parse)
+        return _record(core, kind.timed, seconds, cancel)
+    if kind.write is not None:
+        return kind.write(core)
+    if kind.snapshot is None:  # e.g. symbol, which the HTTP listener answers (kind.lookup)
+        raise RequestError("not_found", "Unknown profile")
     debug = _int_or_zero(request.debug)
     if request.seconds:  # Go: any non-empty value selects a delta profile
         seconds = _seconds(core, request.seconds, None, _decimal)
-        if not entry.delta:
+        if not kind.delta:
             raise RequestError("invalid", '"seconds" parameter is not supported for this profile type')
         if debug != 0:
             raise RequestError("invalid", "seconds and debug params are incompatible")
-        return _delta(core, request.name, seconds, cancel)
-    snapshot = _SNAPSHOTS[request.name](core, _int_or_zero(request.gc) > 0)
-    if debug <= 0:
-        return Rendered(BINARY, request.name, pprof.encode(snapshot, _program()))
-    return Rendered(TEXT, None, _text(core, request.name, snapshot, debug).encode())
-
-
-def symbol(core: ProfilingCore, query: bytes) -> bytes:
-    """Go's /symbol: `num_symbols: 1`, then `0x<addr> <function>` for each known address."""
-    lines = ["num_symbols: 1\n"]
-    for piece in _NUMBERS.findall(query):  # one C scan: 1 MiB of junk stays cheap
-        try:
-            addr = int(piece.decode("ascii"), 0)
-        except (ValueError, UnicodeDecodeError):
-            continue
-        name = text.lookup(core.symbols, addr) if 0 < addr < 1 << 64 else None
-        if name is not None:
-            lines.append(f"{addr:#x} {name}\n")
-    return "".join(lines).encode()
+        return _delta(core, kind, seconds, cancel)
+    return kind.write_to(core, kind.snapshot(core, _int_or_zero(request.gc) > 0), debug)
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -139,106 +121,26 @@ def _long_request(core: ProfilingCore) -> Iterator[None]:
         core.long_requests.release()
 
 
-def _wait(cancel: threading.Event, seconds: float) -> None:
+def _wait(cancel: Cancel, seconds: float) -> None:
     if cancel.wait(seconds):
         raise RequestError("cancelled", "context canceled")
 
 
-# -- timed endpoints: CPU, wall, trace -----------------------------------------------------------
-def _sampled(index: int, filename: str) -> Callable[[ProfilingCore, float, threading.Event], Rendered]:
-    def serve(core: ProfilingCore, seconds: float, cancel: threading.Event) -> Rendered:
-        with _long_request(core):
-            window = core.sampler.open_window()
-            try:
-                _wait(cancel, seconds)
-            finally:
-                profiles = window.close()
-        return Rendered(BINARY, filename,
-                        pprof.encode(without_own_frames(profiles[index]), _program()))
-
-    return serve
-
-
-def _trace(core: ProfilingCore, seconds: float, cancel: threading.Event) -> Rendered:
+# -- recording over seconds=N ----------------------------------------------------------------
+def _record(core: ProfilingCore, timed: Timed, seconds: float, cancel: Cancel) -> Rendered:
     with _long_request(core):
-        recorder = core.trace_recorder()
-        recorder.start()
+        recording = timed.start(core)
         try:
             _wait(cancel, seconds)
         finally:
-            events = recorder.finish()
-    metadata = {"program": _program(), "seconds": f"{seconds:g}",
-                "note": "stacks sampled by duragraph-pprof; gc spans exact"}
-    return Rendered(BINARY, "trace", chrome.encode(events, metadata))
+            recording.stop()
+    return recording.write(seconds)  # encoded after the slot is free
 
 
-# name -> (default seconds, parser, server); like Go, trace takes fractional seconds
-_TIMED = {
-    "profile": (30, _decimal, _sampled(0, "profile")),
-    "wall": (30, _decimal, _sampled(1, "wall")),
-    "trace": (1.0, float, _trace),
-}
-
-
-# -- snapshot profiles ---------------------------------------------------------------------------
-GOROUTINE = ValueType("goroutine", "count")
-THREADCREATE = ValueType("threadcreate", "count")
-HEAP_OFF = ("heap profiling is off - set DURAGRAPH_PPROF_HEAP=sampled (or exact, for "
-            "tracemalloc) or run under duragraph-pprof dev")
-
-
-def _heap(core: ProfilingCore, collect_garbage: bool, default: str = "") -> Profile:
-    profile = core.heap.profile(collect_garbage)
-    if profile is None:
-        why = getattr(core.heap, "why_off", "")
-        raise RequestError("precondition", f"{HEAP_OFF} ({why})" if why else HEAP_OFF)
-    return Profile(profile.sample_types, profile.period_type, profile.period, profile.samples,
-                   profile.time_nanos, 0, default, (core.heap.comment,))
-
-
-def _goroutine_profile(core: ProfilingCore, kinds: tuple[str, ...], kind: ValueType) -> Profile:
-    snapshot = core.goroutines()
-    counts: dict[tuple, int] = {}
-    for g in snapshot.goroutines:
-        if g.kind in kinds:
-            key = (g.stack, (("goroutine.kind", g.kind),))
-            counts[key] = counts.get(key, 0) + 1
-    samples = tuple(Sample(stack, (n,), labels) for (stack, labels), n in counts.items())
-    return Profile((kind,), kind, 1, samples, snapshot.time_nanos)
-
-
-_SNAPSHOTS: dict[str, Callable[[ProfilingCore, bool], Profile]] = {
-    "heap": lambda c, gc: _heap(c, gc),
-    # sampled: cumulative since start, as Go's; exact (tracemalloc) has in-use values only
-    "allocs": lambda c, gc: _heap(c, False, "alloc_space" if c.heap.mode == "sampled"
-                                  else "inuse_space"),
-    "goroutine": lambda c, gc: _goroutine_profile(c, ("thread", "asyncio_task"), GOROUTINE),
-    "threadcreate": lambda c, gc: _goroutine_profile(c, ("thread",), THREADCREATE),
-    "mutex": lambda c, gc: c.contention.profile(MUTEX),
-    "block": lambda c, gc: c.contention.profile(BLOCK),
-}
-
-
-def _delta(core: ProfilingCore, name: str, seconds: float, cancel: threading.Event) -> Rendered:
+def _delta(core: ProfilingCore, kind: ProfileKind, seconds: float, cancel: Cancel) -> Rendered:
+    assert kind.snapshot is not None
     with _long_request(core):
-        before = _SNAPSHOTS[name](core, False)
+        before = kind.snapshot(core, False)
         _wait(cancel, seconds)
-        after = _SNAPSHOTS[name](core, False)
-    return Rendered(BINARY, f"{name}-delta", pprof.encode(subtract(after, before), _program()))
-
-
-def _text(core: ProfilingCore, name: str, snapshot: Profile, debug: int) -> str:
-    if name == "goroutine" and debug >= 2:
-        return text.goroutine_dump(core.goroutines())
-    core.remember_symbols(text.symbols(snapshot))
-    if name in ("heap", "allocs"):
-        return text.heap_profile(snapshot, core.heap.stats(), core.heap.rate)
-    if name in (MUTEX, BLOCK):
-        return text.contention_profile(name, snapshot)
-    stacks = [s.stack for s in snapshot.samples for _ in range(s.values[0])]
-    return text.count_profile(name, stacks)
-
-
-def _program() -> str:
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-
+        after = kind.snapshot(core, False)
+    return kind.write_delta(after, before)

@@ -31,6 +31,7 @@ from duragraph_pprof.config import load_config
 from duragraph_pprof.core.profiling_core import ProfilingCore
 from duragraph_pprof.errors import BindRefused
 from duragraph_pprof.guard import check_bind
+from duragraph_pprof.kinds import REGISTRY
 from duragraph_pprof.render import ProfileRequest, Rendered, render
 from duragraph_pprof.server import grpc as grpc_server
 from duragraph_pprof.server.grpc import CHUNK_SIZE, ProfilerServicer, chunks, start_grpc_server
@@ -127,7 +128,7 @@ def status_of(call) -> tuple[grpc.StatusCode, str]:
 # -- in-process servicer ------------------------------------------------------------------------
 def test_list_profiles_is_the_registry(core):
     response = ProfilerServicer(core, 1).ListProfiles(pb.ListProfilesRequest(), FakeContext())
-    entries = core.registry.entries()
+    entries = REGISTRY.entries()
     assert [p.name for p in response.profiles] == [e.name for e in entries]
     for info, entry in zip(response.profiles, entries):
         assert info.description == entry.description and info.description
@@ -230,7 +231,7 @@ def test_real_server_health_and_list(core, server):
     finally:
         channel.close()
     names = [p.name for p in stub.ListProfiles(pb.ListProfilesRequest(), timeout=5).profiles]
-    assert names == [e.name for e in core.registry.entries()]
+    assert names == [e.name for e in REGISTRY.entries()]
 
 
 def test_http_and_grpc_serve_identical_bytes(both):

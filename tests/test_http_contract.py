@@ -19,9 +19,8 @@ from support.listener import fetch, serving
 from support.profiles import contend
 from support.profiles import parse_pprof as parse
 
-from duragraph_pprof import render as render_module
 from duragraph_pprof._gen.perftools.profiles import profile_pb2
-from duragraph_pprof.core.registry import DESCRIPTIONS
+from duragraph_pprof.kinds import REGISTRY
 
 BINARY = "application/octet-stream"
 TEXT = "text/plain; charset=utf-8"
@@ -192,7 +191,7 @@ def test_index_lists_every_profile_with_its_count_and_description():
         _, _, page = fetch(profiler, P)
         _, _, dump = fetch(profiler, P + "goroutine?debug=2")
         _, _, mutex = fetch(profiler, P + "mutex")
-        entries = profiler.core.registry.entries()
+        entries = REGISTRY.entries()
     text = page.decode()
     rows = re.findall(r"<tr><td>(\d+)</td><td><a href='([^']+)\?debug=1'>([^<]+)</a></td></tr>",
                       text)
@@ -212,15 +211,18 @@ def test_index_lists_every_profile_with_its_count_and_description():
 
 
 def test_every_registry_entry_has_a_description_and_a_renderer():
-    served_by_http = {"cmdline", "symbol"}
-    renderers = set(render_module._TIMED) | set(render_module._SNAPSHOTS) | served_by_http
+    entries = REGISTRY.entries()
+    for entry in entries:
+        assert entry.description.strip(), entry.name
+        assert entry.delta == (entry.name in DELTA_NAMES), entry.name
+        # exactly one way to be served: a snapshot, a recording, a fixed answer or a lookup
+        ways = (entry.snapshot, entry.timed, entry.write, entry.lookup)
+        assert sum(way is not None for way in ways) == 1, entry.name
+        assert not entry.delta or entry.snapshot is not None, entry.name
     with listening() as profiler:
-        names = {e.name for e in profiler.core.registry.entries()}
-        for entry in profiler.core.registry.entries():
-            assert entry.description.strip(), entry.name
-            assert entry.description == DESCRIPTIONS[entry.name]
-            assert entry.delta == (entry.name in DELTA_NAMES), entry.name
-    assert names == renderers
+        for entry in entries:  # a bad seconds answers a timed one at once
+            query = "?seconds=abc" if entry.timed else ""
+            assert fetch(profiler, P + entry.name + query)[0] != 404, entry.name
 
 
 def test_heap_off_is_a_clear_error():

@@ -1,5 +1,6 @@
 """The profiling core: one object per profiler that owns every side effect (the sampler thread,
-tracemalloc, patched locks) and hands out snapshots to HTTP, gRPC and the OTLP push alike.
+tracemalloc, patched locks) and hands out snapshots to HTTP, gRPC and the OTLP push alike. What
+each profile is, and how it is taken from here, is its kind's (`kinds/`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ import threading
 from ..config import Config
 from . import goroutines
 from .heap import make_heap
-from .locks import BLOCK, MUTEX, Contention
+from .locks import Contention
 from .native import make_sampler
-from .registry import Registry
 from .snapshot import GoroutineSet
 from .trace import TraceRecorder
 
@@ -27,17 +27,6 @@ class ProfilingCore:
         self.ids = goroutines.GoroutineIds()
         self.long_requests = threading.BoundedSemaphore(config.max_long_requests)
         self.symbols: dict[int, str] = {}  # synthetic address -> function, for /symbol
-        self.registry = Registry(
-            {
-                "goroutine": self._goroutine_total,
-                "threadcreate": lambda: self.goroutine_counts()[0],
-                "heap": self.heap.record_count,
-                "allocs": self.heap.record_count,
-                "mutex": lambda: self.contention.count(MUTEX),
-                "block": lambda: self.contention.count(BLOCK),
-            },
-            delta={"allocs", "block", "goroutine", "heap", "mutex", "threadcreate"},
-        )
 
     def start(self) -> None:
         self.heap.start()
@@ -53,10 +42,6 @@ class ProfilingCore:
 
     def goroutine_counts(self) -> tuple[int, int]:
         return goroutines.counts()
-
-    def _goroutine_total(self) -> int:
-        threads, tasks = self.goroutine_counts()
-        return threads + tasks
 
     def trace_recorder(self) -> TraceRecorder:
         return TraceRecorder(self.sampler, self.config.trace_max_events)

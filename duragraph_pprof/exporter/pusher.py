@@ -1,5 +1,6 @@
-"""The periodic push: every interval, take the shared sampler's window (CPU and wall) and the heap
-profile, encode them, and hand the bytes to the export queue. Metrics go through their own reader.
+"""The periodic push: every interval, take a profile of every kind the registry says is pushed
+(CPU and wall from one window of the shared sampler, the heap when it is on), encode them, and
+hand the bytes to the export queue. Metrics go through their own reader.
 
 The push thread only takes windows and encodes; sending happens on the queue's thread, so a slow
 or absent collector delays nothing but its own requests. Neither thread is the sampling thread.
@@ -10,37 +11,32 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics import MeterProvider
 
-from ..core.own import without_own_frames
 from ..core.snapshot import Profile
 from ..encode.otlp import AttrValue, Scope, encode_profiles
 from ..failures import FailureLog
+from ..kinds import REGISTRY, ProfileKind
+from ..kinds.kind import Feed
 from .queue import ExportQueue
+
+if TYPE_CHECKING:
+    from ..core.profiling_core import ProfilingCore
 
 THREAD_NAME = "duragraph-pprof-push"  # the sampler leaves "duragraph-pprof*" threads out
 
 
-class PushSource(Protocol):
-    """What the push reads from the profiling core (a fake in unit tests)."""
-
-    @property
-    def sampler(self) -> Any: ...
-
-    @property
-    def heap(self) -> Any: ...
-
-
 class Pusher:
     """Owns the push thread, the profiles queue and the metrics provider. `stop()` is idempotent
-    and flushes: the last window is taken, queued and sent (within the export timeout)."""
+    and flushes: the last window is taken, queued and sent (within the export timeout). It pushes
+    the kinds registered when it is made; `source` is the profiling core (a fake in unit tests)."""
 
     def __init__(
         self,
-        source: PushSource,
+        source: ProfilingCore,
         interval: float,
         resource: Mapping[str, AttrValue],
         scope: Scope,
@@ -55,7 +51,8 @@ class Pusher:
         self.flush_timeout = flush_timeout
         self.queue = queue
         self.meter_provider = meter_provider
-        self._window = source.sampler.open_window() if queue is not None else None
+        self._kinds = REGISTRY.pushed() if queue is not None else []
+        self._feeds = _open_feeds(source, self._kinds)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._stopped = False
@@ -64,7 +61,7 @@ class Pusher:
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
     def start(self) -> Pusher:
-        if self._window is not None:
+        if self.queue is not None:
             self._thread.start()
         atexit.register(self.stop)  # normal interpreter exit flushes too
         return self
@@ -79,8 +76,9 @@ class Pusher:
         timeout = self.flush_timeout
         if self._thread.ident is not None:
             self._thread.join()  # it takes and queues the last window before it ends
-        elif self._window is not None:
-            self._window.close()  # never started: just leave the sampler
+        else:
+            for feed in self._feeds.values():
+                feed.close()  # never started: just leave the sampler
         # both signals flush at once, so a collector that is down costs one timeout, not two
         flush_metrics = None
         if self.meter_provider is not None:
@@ -114,10 +112,9 @@ class Pusher:
         return True
 
     def _collect(self, last: bool) -> list[Profile]:
-        assert self._window is not None
-        sampled = self._window.close() if last else self._window.take()
-        heap = self.source.heap.profile()
-        return [without_own_frames(p) for p in sampled] + ([heap] if heap is not None else [])
+        taken = {key: feed.close() if last else feed.take() for key, feed in self._feeds.items()}
+        picked = (kind.push.pick(taken[kind.push.feed]) for kind in self._kinds if kind.push)
+        return [profile for profile in picked if profile is not None]
 
     def _run(self) -> None:
         last = False
@@ -127,3 +124,12 @@ class Pusher:
                 self.push_once(self._collect(last))
             except Exception as exc:  # noqa: BLE001 - the push must never take the app down
                 self._failures.record(type(exc).__name__, "taking or encoding profiles", exc)
+
+
+def _open_feeds(source: ProfilingCore, kinds: list[ProfileKind]) -> dict[Callable, Feed]:
+    """One feed per distinct `push.feed`: the kinds that name the same one share it."""
+    feeds: dict[Callable, Feed] = {}
+    for kind in kinds:
+        if kind.push is not None and kind.push.feed not in feeds:
+            feeds[kind.push.feed] = kind.push.feed(source)
+    return feeds

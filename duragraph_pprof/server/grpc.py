@@ -24,6 +24,7 @@ from ..config import Config
 from ..core.snapshot import ASYNCIO_TASK, THREAD, Goroutine
 from ..errors import RequestError
 from ..guard import BindTarget, bearer_token_ok
+from ..kinds import REGISTRY
 from ..render import ProfileRequest, Rendered, render
 from ._unix import clear_stale, restrict
 
@@ -63,8 +64,9 @@ class ProfilerServicer(pb_grpc.ProfilerServiceServicer):
 
     def ListProfiles(self, request, context):
         infos = [
-            pb.ProfileInfo(name=e.name, description=e.description, count=e.count(), delta=e.delta)
-            for e in self._core.registry.entries()
+            pb.ProfileInfo(name=k.name, description=k.description, count=k.count(self._core),
+                           delta=k.delta)
+            for k in REGISTRY.entries()
         ]
         return pb.ListProfilesResponse(profiles=infos)
 

@@ -19,7 +19,8 @@ from .. import ui
 from ..encode.index import index_page
 from ..errors import RequestError
 from ..guard import BindTarget, bearer_token_ok
-from ..render import TEXT, ProfileRequest, Rendered, render, symbol
+from ..kinds import REGISTRY
+from ..render import TEXT, ProfileRequest, Rendered, render
 from ._conn import MAX_BODY, READ_TIMEOUT, ClientGone
 from ._front import Front, Request
 from ._unix import clear_stale, restrict
@@ -120,22 +121,21 @@ class _Handler(BaseHTTPRequestHandler):
         name = path[len(PREFIX):]
         if name == "":
             return self._send(Rendered(HTML, None, self._index().encode()), head)
-        if name == "symbol":
+        kind = REGISTRY.get(name)
+        if kind is not None and kind.lookup is not None:  # symbol: its query may come as a body
             query = body if self.command == "POST" else url.query.encode("latin-1")
-            return self._send(Rendered(TEXT, None, symbol(self.server.core, query)), head)
+            return self._send(kind.lookup(self.server.core, query), head)
         first = _first_values(url.query)
         request = ProfileRequest(name, first.get("seconds"), first.get("debug"), first.get("gc"))
-        rendered = render(self.server.core, request, ClientGone(self.connection,
-                                                                      self.server.stopping))
-        self._send(rendered, head)
+        gone = ClientGone(self.connection, self.server.stopping)
+        self._send(render(self.server.core, request, gone), head)
 
     def _index(self) -> str:
-        entries = self.server.core.registry.entries()
         core = self.server.core
         sampler, heap = core.sampler, core.heap
         heap_note = {"sampled": f"sampled, one allocation per {heap.rate} bytes on average",
                      "exact": "exact (tracemalloc)"}.get(heap.mode, "off")
-        return index_page([(e.name, e.count(), e.description) for e in entries],
+        return index_page([(k.name, k.count(core), k.description) for k in REGISTRY.entries()],
                           (f"Stack sampler: {sampler.describe()}, {sampler.hz} Hz nominal",
                            f"Heap profile: {heap_note}"))
 

@@ -7,14 +7,14 @@ gets the bytes `go tool pprof` gets, with the same limits and errors.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from ..errors import RequestError
-from ..render import ProfileRequest, render
+from ..kinds import REGISTRY
+from ..render import Cancel, ProfileRequest, render
 from . import decode, source
 from .store import Stored, store_for
 
@@ -32,9 +32,6 @@ HEADERS = (("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY"),
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8"}
 JSON = "application/json"
-# what the picker offers: every registry profile that is pprof (not cmdline, symbol, trace)
-TIMED = ("profile", "wall")
-NOT_PPROF = ("cmdline", "symbol", "trace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +43,7 @@ class Reply:
 
 
 def route(core: ProfilingCore, path: str, query: str, authorized: bool,
-          cancel: threading.Event | None = None) -> Reply:
+          cancel: Cancel | None = None) -> Reply:
     """`path` is the whole unescaped path, starting with UI_PATH."""
     rest = path[len(UI_PATH):]
     if rest == "":
@@ -95,17 +92,19 @@ def _json(value: object) -> Reply:
 
 
 def _profiles(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
-    entries = [e for e in core.registry.entries() if e.name not in NOT_PPROF]
+    # what the picker offers: every registered profile that is pprof (not cmdline, trace, ...)
+    kinds = [k for k in REGISTRY.entries() if k.pprof]
     return _json({
-        "profiles": [{"name": e.name, "description": e.description, "timed": e.name in TIMED,
-                      "delta": e.delta} for e in entries],
+        "profiles": [{"name": k.name, "description": k.description, "timed": k.timed is not None,
+                      "delta": k.delta, "gc": k.gc} for k in kinds],
         "max_seconds": core.config.max_seconds,
     })
 
 
 def _profile(core: ProfilingCore, form: dict[str, str], cancel) -> Reply:
     name = form.get("name", "")
-    if name in NOT_PPROF:
+    kind = REGISTRY.get(name)
+    if kind is None or not kind.pprof:
         raise RequestError("not_found", "Unknown profile")
     request = ProfileRequest(name, form.get("seconds") or None, None, form.get("gc") or None)
     body = render(core, request, cancel).body

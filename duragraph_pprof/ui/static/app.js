@@ -68,7 +68,7 @@ async function start() {
 function pickerChanged() {
   const entry = state.profiles.find((p) => p.name === $("profile").value);
   $("seconds-field").hidden = !(entry && entry.timed);
-  $("gc-field").hidden = !["heap", "allocs"].includes($("profile").value);
+  $("gc-field").hidden = !(entry && entry.gc);
 }
 
 async function run(action) {
