@@ -1,6 +1,7 @@
-"""Unit tests of the push side without the Collector: settings from the environment, retries and
-retry hints (a scripted in-process gRPC servicer and HTTP server), the bounded queue, the metrics
-instruments (InMemoryMetricReader) and the pusher's flush."""
+"""Unit tests of the push side without the Collector: settings from the environment, the SDK's
+retries and retry hints as the profiles clients use them (a scripted in-process gRPC servicer and
+HTTP server), the bounded queue, the metrics instruments (InMemoryMetricReader) and the pusher's
+flush."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 from concurrent import futures
 from contextlib import contextmanager
+from email.message import Message
 from typing import ClassVar
 
 import grpc
@@ -27,11 +29,10 @@ from duragraph_pprof.encode.otlp import Scope
 from duragraph_pprof.errors import ConfigError
 from duragraph_pprof.exporter import metrics as push_metrics
 from duragraph_pprof.exporter import start_push
-from duragraph_pprof.exporter.profiles import Attempt, GrpcClient, HttpClient, _http_retry_after
+from duragraph_pprof.exporter.profiles import Attempt, GrpcClient, HttpClient
 from duragraph_pprof.exporter.pusher import Pusher
 from duragraph_pprof.exporter.queue import QUEUE_FULL, ExportQueue
 from duragraph_pprof.exporter.resource import build_resource
-from duragraph_pprof.exporter.retry import send_with_retry
 from duragraph_pprof.exporter.settings import GRPC, HTTP_PROTOBUF, Settings, load_settings
 
 # -- settings ------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def test_no_endpoint_means_no_push():
     assert start_push(object(), None, {"OTEL_SERVICE_NAME": "x"}) is None
 
 
-# -- retries -------------------------------------------------------------------------------------
+# -- a scripted client for the queue ------------------------------------------------------------
 
 
 class ScriptedClient:
@@ -161,50 +162,6 @@ class ScriptedClient:
 
     def close(self):
         self.closed = True
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.waits = []
-
-    def __call__(self):
-        return self.now
-
-
-class FakeAbort(threading.Event):
-    def __init__(self, clock):
-        super().__init__()
-        self.clock = clock
-
-    def wait(self, timeout=None):
-        self.clock.waits.append(timeout)
-        self.clock.now += timeout
-        return False
-
-
-def test_retry_backs_off_exponentially_and_prefers_the_server_hint():
-    clock = FakeClock()
-    client = ScriptedClient(
-        [
-            Attempt(False, True, None, "UNAVAILABLE"),
-            Attempt(False, True, 0.25, "UNAVAILABLE"),
-            Attempt(False, True, None, "UNAVAILABLE"),
-        ]
-    )
-    result = send_with_retry(client, b"x", 30, FakeAbort(clock), clock, jitter=lambda: 1.0)
-    assert result.ok
-    assert clock.waits == [1.0, 0.25, 4.0]
-
-
-def test_retry_stops_on_permanent_errors_and_at_the_deadline():
-    clock = FakeClock()
-    client = ScriptedClient([Attempt(False, False, None, "INVALID_ARGUMENT")])
-    assert send_with_retry(client, b"x", 30, FakeAbort(clock), clock).error == "INVALID_ARGUMENT"
-    assert len(client.calls) == 1
-    client = ScriptedClient([Attempt(False, True, 5.0, "UNAVAILABLE")] * 6)
-    result = send_with_retry(client, b"x", 3, FakeAbort(clock), clock)
-    assert (result.ok, len(client.calls)) == (False, 1)  # a 5 s hint does not fit a 3 s budget
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -255,21 +212,34 @@ def test_queue_is_bounded_in_bytes_too():
         queue.close(flush_timeout=5)
 
 
-# -- gRPC and HTTP retry hints against scripted servers --------------------------------------------
+# -- the SDK's retries and hints, as the profiles clients use them, against scripted servers ----
+
+U = grpc.StatusCode.UNAVAILABLE
 
 
 class ScriptedProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
-    def __init__(self, delay):
-        self.delay = delay
-        self.requests = []
+    """Answers each Export from a script of (status, RetryInfo delay in seconds or None), then
+    OK; keeps when each request arrived."""
+
+    def __init__(self, script=()):
+        self.script = list(script)
+        self.arrivals = []
 
     def Export(self, request, context):
-        self.requests.append(request)
-        if len(self.requests) == 1:
-            info = error_details_pb2.RetryInfo(retry_delay=Duration(nanos=self.delay))
-            context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
-            context.abort(grpc.StatusCode.UNAVAILABLE, "busy")
+        self.arrivals.append(time.monotonic())
+        if self.script:
+            code, delay = self.script.pop(0)
+            if delay is not None:
+                whole = int(delay)
+                info = error_details_pb2.RetryInfo(
+                    retry_delay=Duration(seconds=whole, nanos=round((delay - whole) * 1e9)))
+                context.set_trailing_metadata(
+                    (("google.rpc.retryinfo-bin", info.SerializeToString()),))
+            context.abort(code, "scripted")
         return profiles_service_pb2.ExportProfilesServiceResponse()
+
+    def gaps(self):
+        return [b - a for a, b in zip(self.arrivals, self.arrivals[1:])]
 
 
 @contextmanager
@@ -287,17 +257,49 @@ def profiles_server(service, workers: int):
         executor.shutdown()
 
 
-def test_grpc_client_reads_the_retryinfo_hint():
-    with profiles_server(ScriptedProfilesService(delay=300_000_000), 2) as client:
+def test_retry_backs_off_exponentially_and_prefers_the_server_hint():
+    service = ScriptedProfilesService([(U, None), (U, 0.25), (U, None)])
+    with profiles_server(service, 2) as client:
         try:
-            first = client.send(b"", 5)
-            assert (first.ok, first.retryable, first.error) == (False, True, "UNAVAILABLE")
-            assert first.retry_after == pytest.approx(0.3)
+            assert client.send(b"", 30).ok
+        finally:
+            client.close()
+    first, hinted, third = service.gaps()
+    assert 0.8 <= first <= 1.2 + 0.3  # 2**0 s, +-20 % jitter
+    assert 0.25 <= hinted <= 0.25 + 0.3  # the server's hint instead of 2**1 s
+    assert 3.2 <= third <= 4.8 + 0.3  # 2**2 s
+
+
+def test_retry_stops_on_permanent_errors_and_at_the_deadline():
+    service = ScriptedProfilesService([(grpc.StatusCode.INVALID_ARGUMENT, None)])
+    with profiles_server(service, 2) as client:
+        try:
+            assert client.send(b"", 30).error == "INVALID_ARGUMENT"
+        finally:
+            client.close()
+    assert len(service.arrivals) == 1
+    service = ScriptedProfilesService([(U, 5.0)] * 6)
+    with profiles_server(service, 2) as client:
+        try:
             started = time.monotonic()
-            assert send_with_retry(client, b"", 5, threading.Event()).ok
+            result = client.send(b"", 3)
+            assert time.monotonic() - started < 1
+        finally:
+            client.close()
+    assert (result.ok, len(service.arrivals)) == (False, 1)  # a 5 s hint does not fit a 3 s budget
+
+
+def test_grpc_client_reads_the_retryinfo_hint():
+    service = ScriptedProfilesService([(U, 0.3)])
+    with profiles_server(service, 2) as client:
+        try:
+            started = time.monotonic()
+            assert client.send(b"", 5).ok
             assert time.monotonic() - started < 2
         finally:
             client.close()
+    (gap,) = service.gaps()
+    assert 0.3 <= gap < 0.3 + 0.3  # the hint, not the 0.8-1.2 s backoff
 
 
 class SlowProfilesService(profiles_service_pb2_grpc.ProfilesServiceServicer):
@@ -330,14 +332,16 @@ def test_a_slow_collector_costs_timeouts_not_application_time():
 
 
 class _RetryAfterHandler(http.server.BaseHTTPRequestHandler):
-    seen: ClassVar[list[tuple[str, dict, bytes]]] = []
+    retry_after = "0"
+    seen: ClassVar[list[tuple[str, Message, bytes, float]]] = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.seen.append((self.path, dict(self.headers), body))
+        # the headers as received: their names are case-insensitive (the SDK sends lower case)
+        self.seen.append((self.path, self.headers, body, time.monotonic()))
         if len(self.seen) == 1:
             self.send_response(503)
-            self.send_header("Retry-After", "0")
+            self.send_header("Retry-After", self.retry_after)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -352,36 +356,33 @@ class _RetryAfterHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_http_client_honours_retry_after_and_posts_protobuf():
+@pytest.mark.parametrize(
+    ("retry_after", "waits"),
+    [
+        ("0", (0.0, 0.3)),  # seconds
+        ("Thu, 01 Jan 1970 00:00:00 GMT", (0.0, 0.3)),  # an HTTP date, here in the past
+        ("nonsense", (0.8, 1.2 + 0.3)),  # unreadable: the 2**0 s backoff, +-20 %
+    ],
+)
+def test_http_client_honours_retry_after_and_posts_protobuf(retry_after, waits):
     _RetryAfterHandler.seen = []
+    _RetryAfterHandler.retry_after = retry_after
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RetryAfterHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1development/profiles"
     client = HttpClient(Settings("profiles", HTTP_PROTOBUF, url, True, (("x-key", "k"),)))
     try:
-        first = client.send(b"abc", 5)
-        assert (first.ok, first.retryable, first.retry_after, first.error) == (
-            False,
-            True,
-            0.0,
-            "503",
-        )
-        assert send_with_retry(client, b"abc", 5, threading.Event()).ok
+        assert client.send(b"abc", 5).ok
     finally:
         client.close()
         server.shutdown()
         server.server_close()
         thread.join()
-    path, headers, body = _RetryAfterHandler.seen[-1]
+    (*_, first), (path, headers, body, second) = _RetryAfterHandler.seen
+    assert waits[0] <= second - first <= waits[1]
     assert (path, body) == ("/v1development/profiles", b"abc")
     assert headers["Content-Type"] == "application/x-protobuf" and headers["x-key"] == "k"
-
-
-def test_retry_after_accepts_seconds_and_http_dates():
-    assert _http_retry_after("7") == 7.0
-    assert _http_retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
-    assert _http_retry_after("nonsense") is None
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from ..failures import FailureLog
-from .profiles import read_pem
 from .settings import GRPC, Settings
+from .transport import ExportWatch, grpc_arguments, http_arguments
 
 SCOPE = "duragraph_pprof"
 KIND = "duragraph.goroutine.kind"
@@ -48,59 +48,39 @@ class MetricsSource(Protocol):
 
 
 def open_exporter(settings: Settings) -> MetricExporter:
-    """The SDK's OTLP metric exporter for the protocol, every setting passed explicitly."""
-    pems = [
-        read_pem(settings, p)
-        for p in (settings.certificate, settings.client_key, settings.client_certificate)
-    ]  # fail early if unreadable
+    """The SDK's OTLP metric exporter for the protocol, built from the same arguments as the
+    profiles exporter (`transport.py`)."""
     if settings.protocol == GRPC:
-        import grpc
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-        credentials = None
-        if not settings.insecure:
-            credentials = grpc.ssl_channel_credentials(*pems)
-        return OTLPMetricExporter(
-            endpoint=settings.endpoint,
-            insecure=settings.insecure,
-            credentials=credentials,
-            headers=dict(settings.headers),
-            timeout=settings.timeout,
-            compression=grpc.Compression.Gzip
-            if settings.compression == "gzip"
-            else grpc.Compression.NoCompression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression
+        return OTLPMetricExporter(**grpc_arguments(settings))
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
         OTLPMetricExporter as HttpMetricExporter,
     )
 
-    return HttpMetricExporter(
-        endpoint=settings.endpoint,
-        certificate_file=settings.certificate,
-        client_key_file=settings.client_key,
-        client_certificate_file=settings.client_certificate,
-        headers=dict(settings.headers),
-        timeout=settings.timeout,
-        compression=Compression(settings.compression),
-    )
+    return HttpMetricExporter(**http_arguments(settings))
 
 
 class CountingExporter(MetricExporter):
-    """Delegates to the real exporter and counts failed exports for the self-metrics."""
+    """Delegates to the SDK's exporter; counts its failed exports by kind, named as the profiles
+    queue names them, and logs the first of each kind."""
 
-    def __init__(self, inner: MetricExporter) -> None:
+    def __init__(self, inner: MetricExporter, endpoint: str) -> None:
         super().__init__(inner._preferred_temporality, inner._preferred_aggregation)
         self._inner = inner
-        self._lock = threading.Lock()
-        self.failures = 0
+        self._watch = ExportWatch(inner, endpoint)
+        self.failures = FailureLog("OTLP export (metrics)")
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any):
-        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        if result is not MetricExportResult.SUCCESS:
-            with self._lock:
-                self.failures += 1
-        return result
+        # the reader never exports concurrently (it holds its export lock), as ExportWatch needs
+        outcome = self._watch.run(
+            lambda: self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            MetricExportResult.SUCCESS,
+        )
+        if outcome.ok:
+            return MetricExportResult.SUCCESS
+        self.failures.record(outcome.error, outcome.detail)
+        return MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self._inner.force_flush(timeout_millis)

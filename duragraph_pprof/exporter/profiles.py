@@ -1,55 +1,62 @@
-"""Thin OTLP profiles transports: one attempt per call, gRPC `ProfilesService/Export` or
-http/protobuf `POST .../v1development/profiles`. Retries live in `retry.py`, queueing in `queue.py`.
+"""OTLP profiles over gRPC `ProfilesService/Export` or http/protobuf
+`POST .../v1development/profiles`, on the OpenTelemetry SDK's own exporter machinery, set up from
+the same arguments as the metrics exporter (`transport.py`). One `send` is one export, the SDK's
+retries included; queueing lives in `queue.py`. Requests arrive serialized, so the queue can bound
+itself in bytes.
 
-Both send already-serialized requests, so the queue can bound itself in bytes.
+The SDK has no profiles signal, so these are thin adapters:
+- gRPC: `GrpcClient` is an `OTLPExporterMixin`, the base class of the SDK's gRPC exporters, given a
+  stub whose Export takes the serialized request. Channel, TLS credentials, compression,
+  metadata, the retryable status codes (`OTEL_PYTHON_EXPORTER_OTLP_GRPC_RETRYABLE_ERROR_CODES`
+  too), the retry loop and the reconnect after UNAVAILABLE are the mixin's.
+- http/protobuf: `HttpClient` drives the SDK's `_OTLPHTTPClient` (retries, Retry-After,
+  compression, the immediate retry of a dropped connection, the 64 MiB request guard) over the
+  SDK's requests transport, built by the SDK's own helpers from the `..._PROFILES_*` variables as
+  its metrics exporter builds them from the `..._METRICS_*` ones.
+
+Not shared, and why:
+- The request is our encoding (`encode/otlp.py`): the SDK has no profiles data model or encoder.
+- The SDK's exporter self-metrics (`OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`) have no profiles
+  instruments in the semantic conventions, so none are recorded for profiles;
+  `duragraph.profiler.export.failures` counts both signals the same way.
+- The bounded queue and its thread: the metrics reader exports on its own thread, while profiles
+  are encoded on the push thread, which must never wait for the network.
+- A partial success in the response is not logged: the SDK's loops discard the response, for
+  metrics as well.
 """
 
 from __future__ import annotations
 
-import gzip
-import math
-import time
-import zlib
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+import enum
+from functools import partial
 from typing import Protocol
 
 import grpc
-import requests
-from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.exporter.otlp.common import http as sdk_http
+from opentelemetry.exporter.otlp.common._exporter_metrics import NoOpExporterMetrics
+from opentelemetry.exporter.otlp.proto.grpc.exporter import OTLPExporterMixin
+from opentelemetry.exporter.otlp.proto.http._common import (
+    _DEFAULT_MAX_REQUEST_SIZE,
+    RequestPayloadTooLargeError,
+    _build_transport,
+    _is_request_too_large,
+    _load_session_from_envvar,
+    _resolve_headers,
+)
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import (
     ExportProfilesServiceResponse,
 )
 
-from ..errors import ConfigError
 from .settings import GRPC, Settings, var
+from .transport import Attempt, ExportWatch, failed, grpc_arguments, http_arguments
 
+__all__ = ["Attempt", "Client", "GrpcClient", "HttpClient", "open_client"]
+
+SIGNAL = "profiles"
 EXPORT_METHOD = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-RETRYABLE_GRPC = frozenset(
-    {
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
-RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
-# gRPC's reconnect backoff grows to 120 s by default: a collector back after a long outage
-# would wait that long for its first push
-_CHANNEL_OPTIONS = (("grpc.max_reconnect_backoff_ms", 5000),)
-_DETAIL = 300  # characters of a server's error text kept for the log
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    ok: bool
-    retryable: bool = False
-    retry_after: float | None = None  # the server's hint, seconds
-    error: str = ""  # short error.type for the self-metrics: a status name or an exception class
-    detail: str = ""  # what the server or the transport said, for the log
+# the SDK's per-signal credential-provider variable, named as its METRICS one is
+HTTP_CREDENTIAL_PROVIDER = "OTEL_PYTHON_EXPORTER_OTLP_HTTP_PROFILES_CREDENTIAL_PROVIDER"
 
 
 class Client(Protocol):
@@ -62,136 +69,90 @@ def open_client(settings: Settings) -> Client:
     return GrpcClient(settings) if settings.protocol == GRPC else HttpClient(settings)
 
 
-class GrpcClient:
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._metadata = settings.headers
-        compression = grpc.Compression.Gzip if settings.compression == "gzip" else None
-        if settings.insecure:
-            self._channel = grpc.insecure_channel(
-                settings.endpoint, _CHANNEL_OPTIONS, compression=compression
-            )
-        else:
-            creds = grpc.ssl_channel_credentials(
-                read_pem(settings, settings.certificate),
-                read_pem(settings, settings.client_key),
-                read_pem(settings, settings.client_certificate),
-            )
-            self._channel = grpc.secure_channel(
-                settings.endpoint, creds, _CHANNEL_OPTIONS, compression=compression
-            )
-        # bytes in (no request serializer): the queue already holds the serialized request
-        self._export = self._channel.unary_unary(
+class _Result(enum.Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class _ProfilesStub:
+    """What the mixin calls Export on: the service method, taking bytes (no serializer)."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.Export = channel.unary_unary(
             EXPORT_METHOD, response_deserializer=ExportProfilesServiceResponse.FromString
         )
 
+
+class GrpcClient(OTLPExporterMixin):  # type: ignore[type-arg]
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            stub=_ProfilesStub,  # type: ignore[arg-type]
+            result=_Result,  # type: ignore[arg-type]
+            **grpc_arguments(settings),
+            signal=SIGNAL,  # type: ignore[arg-type]
+            meter_provider=NoOpMeterProvider(),
+        )
+        self._watch = ExportWatch(self, settings.endpoint, NoOpExporterMetrics())
+
     def send(self, body: bytes, timeout: float) -> Attempt:
-        try:
-            response = self._export(body, timeout=timeout, metadata=self._metadata)
-        except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
-            return Attempt(
-                ok=False,
-                retryable=code in RETRYABLE_GRPC,
-                retry_after=_grpc_retry_after(err),
-                error=code.name,
-                detail=f"{self._settings.endpoint}: {err.details()}"[:_DETAIL],  # type: ignore[attr-defined]
-            )
-        return _partial(response)
+        """Export one serialized request, retrying within `timeout` seconds. One caller at a time
+        (the queue's sender thread): the mixin reads its timeout at the start of each export."""
+        self._timeout = timeout
+        return self._watch.run(partial(self._export, body), _Result.SUCCESS)
 
     def close(self) -> None:
-        self._channel.close()
+        """Stops a retry wait and cancels a call in flight."""
+        self.shutdown()
+
+    def _translate_data(self, data: bytes) -> bytes:  # type: ignore[override]
+        return data
+
+    def _count_data(self, data: bytes) -> int:  # type: ignore[override]
+        return 1
+
+    @property
+    def _exporting(self) -> str:
+        return SIGNAL
 
 
 class HttpClient:
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._session = requests.Session()
-        self._session.headers.update(dict(settings.headers))
-        self._session.headers["Content-Type"] = "application/x-protobuf"
-        if settings.compression != "none":
-            self._session.headers["Content-Encoding"] = settings.compression
-        if settings.certificate:
-            self._session.verify = settings.certificate
-        if settings.client_certificate and settings.client_key:
-            self._session.cert = (settings.client_certificate, settings.client_key)
+        args = http_arguments(settings)
+        self._endpoint = settings.endpoint
+        # as the SDK's metrics exporter picks it: ours, else the credential provider's, else its own
+        session = args["session"] or _load_session_from_envvar(
+            HTTP_CREDENTIAL_PROVIDER  # type: ignore[arg-type]
+        )
+        transport = _build_transport(
+            args["certificate_file"],
+            args["client_key_file"],
+            args["client_certificate_file"],
+            var(SIGNAL, "CERTIFICATE"),
+            var(SIGNAL, "CLIENT_KEY"),
+            var(SIGNAL, "CLIENT_CERTIFICATE"),
+            session=session,
+        )
+        self._client = sdk_http._OTLPHTTPClient(
+            transport=transport,
+            endpoint=settings.endpoint,
+            kind=SIGNAL,  # type: ignore[arg-type]
+            timeout=args["timeout"],
+            compression=args["compression"],
+            headers=_resolve_headers(args["headers"], var(SIGNAL, "HEADERS")),
+        )
 
     def send(self, body: bytes, timeout: float) -> Attempt:
-        if self._settings.compression == "gzip":
-            body = gzip.compress(body, mtime=0)
-        elif self._settings.compression == "deflate":
-            body = zlib.compress(body)
-        try:
-            response = self._session.post(self._settings.endpoint, data=body, timeout=timeout)
-        except requests.RequestException as exc:
-            # connection refused or reset: worth another try, as the SDK does
-            return Attempt(ok=False, retryable=True, error=type(exc).__name__,
-                           detail=str(exc)[:_DETAIL])
-        with response:
-            if 200 <= response.status_code < 300:
-                if response.content:
-                    return _partial(ExportProfilesServiceResponse.FromString(response.content))
-                return Attempt(ok=True)
-            return Attempt(
-                ok=False,
-                retryable=response.status_code in RETRYABLE_HTTP,
-                retry_after=_http_retry_after(response.headers.get("Retry-After")),
-                error=str(response.status_code),
-                detail=f"{self._settings.endpoint}: {response.text[:_DETAIL]}",
-            )
+        """Export one serialized request, retrying within `timeout` seconds. One caller at a time
+        (the queue's sender thread): the client reads its timeout at the start of each export."""
+        if _is_request_too_large(body, _DEFAULT_MAX_REQUEST_SIZE):
+            too_large = RequestPayloadTooLargeError(f"{len(body)} bytes, more than the SDK's limit")
+            return failed(self._endpoint, None, too_large)
+        self._client._timeout = timeout
+        result = self._client.export(body)
+        if result.success:
+            return Attempt(ok=True)
+        return failed(self._endpoint, result.status_code, result.error, result.reason or "")
 
     def close(self) -> None:
-        self._session.close()
-
-
-def read_pem(settings: Settings, path: str | None) -> bytes | None:
-    """A certificate or key file's bytes; an unreadable file is a configuration error."""
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as exc:
-        variable = f"{var(settings.signal, 'CERTIFICATE')} (or its CLIENT_* siblings)"
-        raise ConfigError(variable, path, exc.strerror or "unreadable", "fix the path") from None
-
-
-def _partial(response: ExportProfilesServiceResponse) -> Attempt:
-    """Delivered; a partial rejection is the server's note, for the log."""
-    partial = response.partial_success
-    if partial.rejected_profiles or partial.error_message:
-        return Attempt(ok=True, detail=f"{partial.rejected_profiles} profiles rejected: "
-                                       f"{partial.error_message[:_DETAIL]}")
-    return Attempt(ok=True)
-
-
-def _grpc_retry_after(err: grpc.RpcError) -> float | None:
-    trailers = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
-    info = trailers.get("google.rpc.retryinfo-bin")
-    if isinstance(info, bytes):
-        return _delay(error_details_pb2.RetryInfo.FromString(info))
-    details = trailers.get("grpc-status-details-bin")
-    if isinstance(details, bytes):
-        for detail in status_pb2.Status.FromString(details).details:
-            retry = error_details_pb2.RetryInfo()
-            if detail.Unpack(retry):
-                return _delay(retry)
-    return None
-
-
-def _delay(info: error_details_pb2.RetryInfo) -> float:
-    return max(0.0, info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
-
-
-def _http_retry_after(value: str | None) -> float | None:
-    """`Retry-After` is delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+        """Stops a retry wait and closes the session."""
+        self._client.shutdown()

@@ -2,7 +2,8 @@
 
 `put` never blocks: when the queue is full (by count or bytes) the oldest request is dropped and
 counted, so a collector that is down or slow costs bounded memory and never stalls the caller.
-Every failure is counted by kind for the self-metrics; the first of each kind is also logged.
+Each request is one `Client.send` (the SDK's retries happen inside it, within `timeout`). Every
+failure is counted by kind for the self-metrics; the first of each kind is also logged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 
 from ..failures import FailureLog
 from .profiles import Client
-from .retry import send_with_retry
 
 QUEUE_FULL = "queue_full"
 ABORTED = "aborted"
@@ -47,7 +47,6 @@ class ExportQueue:
         self._abort = threading.Event()
         self._sent = 0
         self._failures = FailureLog(f"OTLP export ({name})")
-        self._partial = FailureLog(f"OTLP export ({name}), delivered but")  # not failures
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -90,9 +89,9 @@ class ExportQueue:
             self._closing = True
             self._cond.notify()
         self._thread.join(flush_timeout)
-        self._abort.set()  # stops retry waits; closing the client cancels a call in flight
+        self._abort.set()  # what is still queued is dropped
         try:
-            self._client.close()
+            self._client.close()  # stops a retry wait and cancels a call in flight
         except Exception as exc:  # noqa: BLE001 - stop() must not raise into the application
             self._failures.record(type(exc).__name__, "closing the exporter", exc)
         self._thread.join(1.0)
@@ -108,11 +107,9 @@ class ExportQueue:
                 self._bytes -= len(body)
                 self._busy = True
             try:
-                attempt = send_with_retry(self._client, body, self._timeout, self._abort)
+                attempt = self._client.send(body, self._timeout)
                 if not attempt.ok:
                     self._failures.record(attempt.error or "error", attempt.detail)
-                elif attempt.detail:
-                    self._partial.record("partly rejected", attempt.detail)
             except Exception as exc:  # noqa: BLE001 - a broken transport must not kill the sender
                 self._failures.record(type(exc).__name__, "sending", exc)
                 attempt = None

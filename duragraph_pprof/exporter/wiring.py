@@ -40,13 +40,12 @@ def _start(
 ) -> Pusher:
     provider = None
     if metrics is not None:
-        exporter = CountingExporter(open_exporter(metrics))
+        exporter = CountingExporter(open_exporter(metrics), metrics.endpoint)
 
         def failures():
             found = [("profiles", error, n) for error, n in queue.stats().failures] if queue else []
-            return found + (
-                [("metrics", "export_failed", exporter.failures)] if exporter.failures else []
-            )
+            counts = sorted(exporter.failures.counts().items())
+            return found + [("metrics", error, n) for error, n in counts]
 
         reader = periodic_reader(exporter, config.push_interval, metrics.timeout)
         provider = build_provider(core, resource, [reader], failures)
