@@ -51,7 +51,6 @@
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
 #define BUDGET_TICKS 8
 #define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
-#define GIL_SPIN_NS 50000 /* how long to watch for the GIL's release before sleeping on it */
 #define STATE_FDS 64 /* kept /proc descriptors, at most: the application owns the fd limit */
 #define INTERNAL_PREFIX "duragraph-pprof"
 
@@ -474,10 +473,10 @@ static int gil_locked(struct _gil_runtime_state *gil)
 }
 
 /* Ask the GIL's holder to let go at its next check, as a waiter does once the switch interval
- * has passed, and return it (NULL if none): it is running, found where it works. Without this a
- * tick would first sleep out the interval (5 ms), and behind other waiters it would wait its
- * turn through each one's interval. Done under the GIL's mutex, as CPython does it, so the
- * holder cannot let go and be freed meanwhile; after that it is compared, never followed. */
+ * has passed, and return it (NULL if none): it is running, found where it works. Without this
+ * every tick would first sleep out the interval (5 ms) and wake once more to ask. Done under the
+ * GIL's mutex, as CPython does it, so the holder cannot let go and be freed meanwhile; after
+ * that it is compared, never followed. */
 static PyThreadState *gil_request(Sampler *s)
 {
     struct _gil_runtime_state *gil = gil_state(s);
@@ -496,20 +495,6 @@ static PyThreadState *gil_request(Sampler *s)
     }
     pthread_mutex_unlock(&gil->mutex);
     return holder;
-}
-
-/* The holder lets go within microseconds unless it is inside one long C call. Watching for that
- * moment, and asking for the GIL right then, takes it before a sleeping waiter wakes up; past
- * the spin, the sampler waits its turn as any thread does. */
-static void gil_await_release(Sampler *s)
-{
-    struct _gil_runtime_state *gil = gil_state(s);
-    int64_t until = clock_ns(CLOCK_MONOTONIC) + GIL_SPIN_NS;
-    while (gil_locked(gil) && clock_ns(CLOCK_MONOTONIC) < until) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
 }
 
 /* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
@@ -768,8 +753,6 @@ static void *run(void *arg)
             break;
         pthread_mutex_unlock(&s->mu);
         PyThreadState *holder = gil_request(s);
-        if (holder != NULL)
-            gil_await_release(s);
         PyEval_RestoreThread(ts);
         int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (now - deadline > s->interval_ns) { /* fell behind: skip the missed ticks */
