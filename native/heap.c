@@ -228,12 +228,32 @@ static int on_top(dg_domain *d)
     return current.malloc == h_malloc && current.ctx == d;
 }
 
+/* Whether an allocation in the domain still passes through our hook (H.on): a hook set before
+ * ours that takes itself off puts back what it had found and cuts ours out of the chain
+ * (tracemalloc.stop() of a tracemalloc started first). */
+static int reaches_us(dg_domain *d)
+{
+    int64_t countdown = H.countdown;
+    uint64_t picked = H.picked;
+    void *p = d->domain == PYMEM_DOMAIN_MEM ? PyMem_Malloc(64) : PyObject_Malloc(64);
+    if (d->domain == PYMEM_DOMAIN_MEM)
+        PyMem_Free(p);
+    else
+        PyObject_Free(p);
+    return p == NULL || H.countdown != countdown || H.picked != picked;
+}
+
 /* Only from the top of the chain: a hook set since wraps ours, and would call a freed saved
- * pair. Ours then stays where it is and only forwards (H.on is off). */
+ * pair. Ours then stays where it is and only forwards (H.on is off). One cut out of the chain is
+ * in none: the next start hooks afresh. */
 static void unhook(dg_domain *d)
 {
-    if (d->hooked && on_top(d)) {
+    if (!d->hooked)
+        return;
+    if (on_top(d)) {
         PyMem_SetAllocator(d->domain, &d->saved);
+        d->hooked = 0;
+    } else if (!reaches_us(d)) {
         d->hooked = 0;
     }
 }
@@ -294,9 +314,9 @@ static PyObject *heap_stop(PyObject *m, PyObject *Py_UNUSED(ignored))
 {
     if (!H.on)
         Py_RETURN_FALSE;
-    H.on = 0;
-    unhook(&dom_obj); /* the reverse order of hook() */
+    unhook(&dom_obj); /* the reverse order of hook(); while H.on, to see whether ours is reached */
     unhook(&dom_mem);
+    H.on = 0;
     Py_RETURN_TRUE;
 }
 
@@ -338,11 +358,12 @@ static PyObject *heap_snapshot(PyObject *m, PyObject *Py_UNUSED(ignored))
     free(agg);
     if (out == NULL)
         return NULL;
-    return Py_BuildValue("(KLN{sKsKsKsIsisisi})", (unsigned long long)generation,
+    int attached = !H.on || (reaches_us(&dom_mem) && reaches_us(&dom_obj));
+    return Py_BuildValue("(KLN{sKsKsKsIsisisisi})", (unsigned long long)generation,
                          (long long)H.rate, out, "picked", (unsigned long long)H.picked, "lost",
                          (unsigned long long)H.lost, "freed", (unsigned long long)H.freed,
                          "live", H.nlive, "on", H.on, "mem_on_top", on_top(&dom_mem),
-                         "obj_on_top", on_top(&dom_obj));
+                         "obj_on_top", on_top(&dom_obj), "attached", attached);
 }
 
 static PyObject *heap_frames(PyObject *m, PyObject *args)

@@ -169,3 +169,33 @@ def test_hooks_come_off_in_order_beside_tracemalloc():
         assert _native.heap_stop()
     assert not _native.heap_snapshot()[3]["mem_on_top"]
     assert not _native.heap_stop()  # idempotent
+
+
+def test_a_hook_below_ours_that_takes_itself_off_is_reported_not_silent():
+    from duragraph_pprof.core.sampled_heap import SampledHeap
+
+    tracemalloc.start(1)  # the application's, set first: ours wraps it
+    heap = SampledHeap(4096, 16)
+    heap.start()
+    try:
+        assert heap.profile() is not None
+        assert not heap.cut_out
+        tracemalloc.stop()  # puts back what it found before it: ours is cut out of the chain
+        heap.profile()
+        assert heap.cut_out
+        assert "heap sampling stopped" in heap.comment and "tracemalloc.stop()" in heap.comment
+    finally:
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+        heap.stop()
+    assert not _native.heap_snapshot()[3]["on"]
+    heap = SampledHeap(4096, 16)  # a restart hooks afresh and samples again
+    heap.start()
+    try:
+        kept = [bytearray(1000) for _ in range(1000)]
+        assert _native.heap_snapshot()[3]["picked"] > 0
+        assert _native.heap_snapshot()[3]["attached"] and heap.profile() is not None
+        assert not heap.cut_out
+        del kept
+    finally:
+        heap.stop()

@@ -8,6 +8,7 @@ profile: a record of c sampled objects and b sampled bytes stands for c and b ti
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -24,6 +25,10 @@ INUSE_SPACE = ValueType("inuse_space", "bytes")
 SPACE = ValueType("space", "bytes")
 SAMPLE_TYPES = (ALLOC_OBJECTS, ALLOC_SPACE, INUSE_OBJECTS, INUSE_SPACE)
 _COUNT_TTL = 1.0
+_CUT_OUT = ("heap sampling stopped: another allocator hook set before the profiler took itself off "
+            "and cut ours out of the chain (tracemalloc.stop() of a tracemalloc started first); "
+            "the values are as of then - restart the profiler to sample again")
+log = logging.getLogger("duragraph_pprof")
 
 
 def scale(count: int, size: int, rate: int) -> tuple[int, int]:
@@ -44,7 +49,7 @@ class SampledHeap:
             raise RuntimeError("the native extension did not load")
         self.rate = rate
         self.depth = depth
-        self._on = self._owner = False
+        self._on = self._owner = self.cut_out = False
         self._lock = threading.Lock()
         self._stacks: dict[tuple[int, int], Stack | None] = {}
         self._count: tuple[float, int] = (float("-inf"), 0)
@@ -52,7 +57,8 @@ class SampledHeap:
     @property
     def comment(self) -> str:
         return (f"heap: sampled, one allocation per {self.rate} bytes on average "
-                "(DURAGRAPH_PPROF_HEAP=sampled); values are estimates scaled as Go scales them")
+                "(DURAGRAPH_PPROF_HEAP=sampled); values are estimates scaled as Go scales them"
+                + (f"; {_CUT_OUT}" if self.cut_out else ""))
 
     def start(self) -> None:
         # another profiler in this process may own the hooks: then this one reads them too
@@ -91,7 +97,10 @@ class SampledHeap:
             gc.collect()
         now = time.time_ns()
         with self._lock:
-            generation, rate, rows, _ = _native.heap_snapshot()
+            generation, rate, rows, stats = _native.heap_snapshot()
+            if not stats["attached"] and not self.cut_out:
+                self.cut_out = True
+                log.warning(_CUT_OUT)
             merged: dict[Stack, list[int]] = {}
             for stack_id, alloc_n, alloc_b, inuse_n, inuse_b in rows:
                 stack = self._stack(generation, stack_id)
