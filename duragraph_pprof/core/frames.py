@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from dataclasses import dataclass
 from types import CodeType, FrameType
 
 from .snapshot import Frame, Stack
@@ -128,23 +129,33 @@ def walk(frame: FrameType, previous: Walk | None = None, limit: int = MAX_DEPTH)
         if _only_leaf_moved(frame, previous, limit):
             return _replace_leaf(frame, line, previous)
     # a truncated previous stack does not reach the root, so its tail cannot be reused
-    where = previous.where if previous is not None and len(previous.stack) < limit else None
+    tail = previous if previous is not None and len(previous.stack) < limit else None
+    where = tail.where if tail is not None else {}
     out: list[Frame] = []
     chain: list[FrameType] = []
     current: FrameType | None = frame
     while current is not None and len(out) < limit:
-        if where is not None:
-            depth = where.get(id(current))
-            if depth is not None:
-                old = previous.frames  # type: ignore[union-attr]
-                j = len(old) - 1 - depth
-                if (0 <= j and old[j] is current and not current.f_code.co_flags & _RESUMABLE
-                        and (current.f_lineno or 0) == previous.stack[j].line):  # type: ignore[union-attr]
-                    return _reuse(frame, line, out, chain, previous, j, depth, limit)  # type: ignore[arg-type]
+        depth = where.get(id(current))
+        if depth is not None and tail is not None:
+            at = _unchanged_at(tail, current, depth)
+            if at is not None:
+                join = _Join(leaf=frame, line=line, inner=out, chain=chain, previous=tail, at=at)
+                return join.walk(limit)
         out.append(frame_of(current))
         chain.append(current)
         current = current.f_back
     return Walk(frame, line, tuple(out), chain)
+
+
+def _unchanged_at(previous: Walk, frame: FrameType, depth: int) -> int | None:
+    """The index in `previous` of `frame`, found at `depth` from the root, when it is still the
+    same call at the same line there: then it and every frame outwards of it are unchanged (a
+    generator's caller can change, so its frame never counts)."""
+    at = len(previous.frames) - 1 - depth
+    if (0 <= at and previous.frames[at] is frame and not frame.f_code.co_flags & _RESUMABLE
+            and (frame.f_lineno or 0) == previous.stack[at].line):
+        return at
+    return None
 
 
 def _only_leaf_moved(frame: FrameType, previous: Walk, limit: int) -> bool:
@@ -171,17 +182,28 @@ def _replace_leaf(frame: FrameType, line: int, previous: Walk) -> Walk:
     return previous
 
 
-def _reuse(frame: FrameType, line: int, out: list[Frame], chain: list[FrameType],
-           previous: Walk, j: int, depth: int, limit: int) -> Walk:
-    """`out`/`chain` (the new inner frames) on top of `previous` from its index `j` outwards."""
-    stack = tuple(out) + previous.stack[j:]
-    frames = chain + previous.frames[j:]
-    if len(stack) > limit:  # truncated: never reused, so no depth table to keep
-        return Walk(frame, line, stack[:limit], frames[:limit], {})
-    where = previous.where
-    for gone in previous.frames[:j]:  # ids of live frames are unique, so remove before adding
-        del where[id(gone)]
-    top = depth + len(chain)
-    for i, f in enumerate(chain):
-        where[id(f)] = top - i
-    return Walk(frame, line, stack, frames, where)
+@dataclass(slots=True)
+class _Join:
+    """Where a new read meets the previous one: the frames read anew (`inner`, innermost first,
+    with their frame objects in `chain`) go on top of `previous` from its index `at` outwards."""
+
+    leaf: FrameType
+    line: int
+    inner: list[Frame]
+    chain: list[FrameType]
+    previous: Walk
+    at: int
+
+    def walk(self, limit: int) -> Walk:
+        previous, at = self.previous, self.at
+        stack = tuple(self.inner) + previous.stack[at:]
+        frames = self.chain + previous.frames[at:]
+        if len(stack) > limit:  # truncated: never reused, so no depth table to keep
+            return Walk(self.leaf, self.line, stack[:limit], frames[:limit], {})
+        where = previous.where  # taken over: the previous Walk is spent
+        for gone in previous.frames[:at]:  # ids of live frames are unique, so remove before adding
+            del where[id(gone)]
+        top = len(previous.frames) - 1 - at + len(self.chain)  # the depth of the new leaf
+        for i, f in enumerate(self.chain):
+            where[id(f)] = top - i
+        return Walk(self.leaf, self.line, stack, frames, where)

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from operator import is_
+from types import FrameType
 from typing import Any, NamedTuple, Protocol
 
 from .frames import Walk, walk
@@ -74,6 +75,20 @@ class _Seen:
         self.name = name
         self.internal = ident == me or name.startswith(INTERNAL_PREFIX)
         self.labels = (("thread.id", str(ident)), ("thread.name", name))
+
+    def read_cpu(self) -> tuple[int, bool]:
+        """(CPU nanoseconds since the last tick, 0 when unknown; whether the thread may have run
+        since: its clock moved, or it cannot be read)."""
+        cpu = None
+        if self.clock is not None:
+            try:
+                cpu = time.clock_gettime_ns(self.clock)
+            except OSError:  # exited since _current_frames()
+                pass
+        previous, self.cpu = self.cpu, cpu
+        if cpu is None:
+            return 0, True
+        return (max(cpu - previous, 0) if previous is not None else 0), cpu != previous
 
 
 class Sampler:
@@ -212,54 +227,51 @@ class Sampler:
         self._interval = max(1.0 / self.hz, typical / (_BUDGET_AIM * self.cpu_budget))
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
+        """One tick: every thread's stack, CPU time since the last tick and labels."""
         frames = sys._current_frames()
-        # the live ident -> Thread dict, read one key at a time (atomic under the GIL) rather than
-        # copied every tick; thread_table() where the threading module has no such dict
-        table = getattr(threading, "_active", None)
-        if not isinstance(table, dict):
-            table = thread_table()
+        threads = _live_threads()
         tasks = current_tasks()
-        known, read_clock = self._seen, time.clock_gettime_ns
         samples = []
         for ident, frame in frames.items():
-            thread = table.get(ident)
-            seen = known.get(ident)
-            if seen is None or seen.thread is not thread:
-                seen = known[ident] = _Seen(ident, thread, me)
-            elif thread is not None and thread.name != seen.name:
-                seen.rename(ident, thread.name, me)
+            seen = self._track(ident, threads.get(ident), me)
             if seen.internal:
                 continue
-            cpu = None
-            if seen.clock is not None:
-                try:
-                    cpu = read_clock(seen.clock)
-                except OSError:  # exited since _current_frames()
-                    pass
-            previous, seen.cpu = seen.cpu, cpu
-            cached = seen.walk
-            # a thread that has not run since the last tick still has the same frame and line
-            if cached is None or cached.leaf is not frame or cpu is None or cpu != previous:
-                last = cached.stack if cached is not None else None
-                cached = seen.walk = walk(frame, cached)  # may update `cached` in place
-                if cached.stack is not last:
-                    # the very same frames as last time: no need to hash the whole stack again
-                    if (last is not None and len(cached.stack) == len(last)
-                            and all(map(is_, cached.stack, last))):
-                        cached.stack = last
-                    else:
-                        cached.stack = self._intern(cached.stack)
-            labels = seen.labels
-            task = tasks.get(ident)
-            if task is not None:
-                labels = (("asyncio.task.name", task_name(task)),) + labels
-            cpu_ns = cpu - previous if cpu is not None and previous is not None else 0
-            samples.append(ThreadSample(ident, labels, cached.stack, max(cpu_ns, 0), wall_ns))
+            cpu_ns, ran = seen.read_cpu()
+            stack = self._stack(seen, frame, ran)
+            samples.append(ThreadSample(ident, _labels(seen, tasks.get(ident)), stack, cpu_ns,
+                                        wall_ns))
+        self._forget_ended(frames)
+        self._samples += len(samples)
+        return Tick(time.time_ns(), tuple(samples))
+
+    def _track(self, ident: int, thread: threading.Thread | None, me: int) -> _Seen:
+        """What the sampler knows of the thread `ident`: new when the ident is new or now names
+        another Thread, renamed when its Thread was."""
+        seen = self._seen.get(ident)
+        if seen is None or seen.thread is not thread:
+            seen = self._seen[ident] = _Seen(ident, thread, me)
+        elif thread is not None and thread.name != seen.name:
+            seen.rename(ident, thread.name, me)
+        return seen
+
+    def _stack(self, seen: _Seen, frame: FrameType, ran: bool) -> Stack:
+        """The thread's stack, interned. A thread that has not run since the last tick still
+        has the same frame and line, so it is walked again only when it ran or moved."""
+        cached = seen.walk
+        if cached is not None and cached.leaf is frame and not ran:
+            return cached.stack
+        last = cached.stack if cached is not None else None
+        cached = seen.walk = walk(frame, cached)  # may update `cached` in place
+        if cached.stack is not last:
+            # the very same frames as last time: no need to hash the whole stack again
+            cached.stack = last if _same_frames(cached.stack, last) else self._intern(cached.stack)
+        return cached.stack
+
+    def _forget_ended(self, frames: dict[int, FrameType]) -> None:
+        known = self._seen
         if len(known) > len(frames):  # some threads ended
             for gone in known.keys() - frames.keys():
                 del known[gone]
-        self._samples += len(samples)
-        return Tick(time.time_ns(), tuple(samples))
 
     def _intern(self, stack: Stack) -> Stack:
         """One object per distinct stack, so consumers can group by identity. Frames are interned
@@ -271,6 +283,24 @@ class Sampler:
                 self._stacks.clear()
             interned = self._stacks[key] = stack
         return interned
+
+
+def _live_threads() -> dict[int, threading.Thread]:
+    """The live ident -> Thread dict, read one key at a time (atomic under the GIL) rather than
+    copied every tick; thread_table() where the threading module has no such dict."""
+    table = getattr(threading, "_active", None)
+    return table if isinstance(table, dict) else thread_table()
+
+
+def _labels(seen: _Seen, task: Any) -> tuple[tuple[str, str], ...]:
+    if task is None:
+        return seen.labels
+    return (("asyncio.task.name", task_name(task)),) + seen.labels
+
+
+def _same_frames(stack: Stack, last: Stack | None) -> bool:
+    return last is not None and len(stack) == len(last) and all(map(is_, stack, last))
+
 
 class Window:
     """CPU and wall time aggregated by stack and thread since the window opened (or last take)."""
