@@ -28,7 +28,7 @@ _WRAPPERS = frozenset((__file__, lockpatch.__file__))
 class _Recorder:
     def __init__(self, fraction: int) -> None:
         self.fraction = fraction
-        self._events = 0
+        self._waits = 0  # waits seen, recorded or not: every fraction-th is recorded
         self._lock = _thread.allocate_lock()  # a real lock even while another profiler patches
         self._acc: dict[Stack, list[int]] = {}
 
@@ -37,8 +37,8 @@ class _Recorder:
         try:
             if threading.current_thread().name.startswith(INTERNAL_PREFIX):
                 return  # the profiler's own waits (listeners, push, sampler) are not the app's
-            self._events += 1  # a lost increment under a race only shifts the sampling phase
-            if self._events % self.fraction:
+            self._waits += 1  # a lost increment under a race only shifts the sampling phase
+            if self._waits % self.fraction:
                 return
             stack = stack_of(_caller())
             if any(profiler_file(f.filename) for f in stack):
