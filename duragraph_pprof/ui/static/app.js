@@ -48,7 +48,8 @@ async function start() {
   $("seconds").max = String(list.max_seconds);
   $("profile").replaceChildren(...list.profiles.map((p) =>
     view.el("option", { value: p.name, title: p.description }, p.name)));
-  $("profile").value = list.profiles.some((p) => p.name === "profile") ? "profile" : list.profiles[0].name;
+  // start on the first timed profile (the CPU profile), else the first
+  $("profile").value = (list.profiles.find((p) => p.timed) || list.profiles[0]).name;
   pickerChanged();
   $("profile").addEventListener("change", pickerChanged);
   $("picker").addEventListener("submit", (e) => { e.preventDefault(); run(load); });
