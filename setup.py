@@ -13,7 +13,7 @@ setup(
         Extension(
             "duragraph_pprof._native",
             sources=["native/sampler.c", "native/heap.c"],
-            depends=["native/walk.h", "native/tables.h", "native/stacks.h"],
+            depends=["native/gil.h", "native/walk.h", "native/tables.h", "native/stacks.h"],
             extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"]
             + os.environ.get("DURAGRAPH_PPROF_NATIVE_CFLAGS", "").split(),

@@ -1,7 +1,9 @@
-/* The native stack sampler: a pthread (no Python code in its loop) that wakes on a clock, takes
- * the GIL for one tick, reads every thread's interpreter frames and CPU clock into bounded C
- * tables, and gives the GIL back. Between taking and releasing the GIL nothing is allocated,
- * freed or called, so no garbage collection and no GIL hand-off can happen mid-walk. Code
+/* The native stack sampler: a pthread (no Python code in its loop) that wakes on a clock, stops
+ * every thread that runs Python for one tick (holding the GIL's mutex once the GIL's holder has
+ * stopped where it would give the GIL up, gil.h; or, when that cannot be done, taking the GIL),
+ * reads every thread's interpreter frames and CPU clock into bounded C tables, and lets them go.
+ * In a tick nothing is allocated, freed or called, so no garbage collection and no GIL hand-off
+ * can happen mid-walk. Code
  * objects and tasks that the tables point at are kept alive by a reference taken there;
  * Python drops them when it drains the tables (drain, frames, compact), where names, files and
  * lines are resolved once per (code, offset).
@@ -23,15 +25,11 @@
 #include <frameobject.h>
 #endif
 #include "internal/pycore_runtime.h"
-#if PY_VERSION_HEX >= 0x030D0000
-#include "internal/pycore_ceval.h" /* the GIL drop request: a bit of the holder's eval breaker */
-#elif PY_VERSION_HEX < 0x030B0000
-#include "internal/pycore_interp.h" /* the GIL drop request lives in the interpreter */
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gil.h"
 #include "stacks.h"
 
 #define NAME_CAP 64
@@ -50,7 +49,9 @@
 #define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
 #define BUDGET_TICKS 8
+#define MAX_LOOPS 64 /* asyncio event loops followed */
 #define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
+#define STOP_WAIT_NS 200000 /* how long a tick waits for the GIL's holder to stop (gil.h) */
 #define STATE_FDS 64 /* kept /proc descriptors, at most: the application owns the fd limit */
 #define INTERNAL_PREFIX "duragraph-pprof"
 
@@ -77,6 +78,7 @@ typedef struct {
     uint64_t serial;
     uint64_t seen;
     int internal, resolved;
+    int fresh; /* added in a tick that could not name it: sampled once named */
     int has_clock;
     clockid_t clock;
     long tid;     /* the kernel's thread id, 0 until known */
@@ -149,8 +151,15 @@ typedef struct {
     } pairs[MAX_THREADS];
     /* counts */
     int state_fds; /* how many records keep a descriptor open */
+    /* stopping the world for a tick (gil.h) */
+    int can_stop, want_gil;
+    struct {
+        const void *loop; /* compared, never followed */
+        unsigned long ident;
+    } loops[MAX_LOOPS];
+    int nloops;
     uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns,
-        state_unread;
+        state_unread, stopped, stop_missed;
 } Sampler;
 
 static int running_samplers = 0; /* live sampler threads in this process (GIL-guarded) */
@@ -450,62 +459,6 @@ static void settle_all(Sampler *s)
 }
 
 /* -- is a thread blocked in a wait? ------------------------------------------------------------ */
-typedef struct {
-    uintptr_t lo, hi;
-} dg_span;
-
-static struct _gil_runtime_state *gil_state(Sampler *s)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return s->interp->ceval.gil;
-#else
-    return &_PyRuntime.ceval.gil;
-#endif
-}
-
-static int gil_locked(struct _gil_runtime_state *gil)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return _Py_atomic_load_int_relaxed(&gil->locked) > 0;
-#else
-    return _Py_atomic_load_relaxed(&gil->locked) > 0;
-#endif
-}
-
-/* Ask the GIL's holder to let go at its next check, as a waiter does once the switch interval
- * has passed, and return it (NULL if none): it is running, found where it works. Without this
- * every tick would first sleep out the interval (5 ms) and wake once more to ask. Done under the
- * GIL's mutex, as CPython does it, so the holder cannot let go and be freed meanwhile; after
- * that it is compared, never followed. */
-static PyThreadState *gil_request(Sampler *s)
-{
-    struct _gil_runtime_state *gil = gil_state(s);
-    PyThreadState *holder = NULL;
-    pthread_mutex_lock(&gil->mutex);
-    if (gil_locked(gil)) {
-#if PY_VERSION_HEX >= 0x030D0000
-        holder = _Py_atomic_load_ptr_relaxed(&gil->last_holder);
-        if (holder != NULL)
-            _Py_set_eval_breaker_bit(holder, _PY_GIL_DROP_REQUEST_BIT);
-#else
-        holder = (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
-        _Py_atomic_store_relaxed(&s->interp->ceval.gil_drop_request, 1);
-        _Py_atomic_store_relaxed(&s->interp->ceval.eval_breaker, 1);
-#endif
-    }
-    pthread_mutex_unlock(&gil->mutex);
-    return holder;
-}
-
-/* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
- * them wants the GIL, which the sampler holds; it is not blocked in the program. */
-static dg_span gil_span(Sampler *s)
-{
-    struct _gil_runtime_state *gil = gil_state(s);
-    dg_span span = {(uintptr_t)gil, (uintptr_t)gil + sizeof(*gil)};
-    return span;
-}
-
 /* 1 if the thread is blocked in a system call other than a wait for the GIL, 0 if it is running,
  * preempted or waiting for the GIL, -1 if the kernel does not say. */
 static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
@@ -542,13 +495,35 @@ static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
 }
 
 /* -- asyncio: the task running on each thread's loop ----------------------------------------- */
-#define MAX_LOOPS 64
 typedef struct {
     unsigned long ident;
     PyObject *task;
 } dg_running;
 
-static int running_tasks(Sampler *s, dg_running *out)
+/* The loop's thread, from its attribute with the GIL (remembered), or from what was remembered
+ * when the world is stopped and no attribute may be read: 0 if unknown. */
+static unsigned long loop_thread(Sampler *s, PyObject *loop, int stopped)
+{
+    for (int i = 0; i < s->nloops; i++)
+        if (s->loops[i].loop == (const void *)loop)
+            return s->loops[i].ident;
+    if (stopped) {
+        s->want_gil = 1;
+        return 0;
+    }
+    PyObject *tid = plain_attr(loop, s->thread_id_key);
+    if (tid == NULL)
+        return 0;
+    unsigned long ident = PyLong_CheckExact(tid) ? PyLong_AsUnsignedLongMask(tid) : 0;
+    Py_DECREF(tid); /* the loop still holds it */
+    if (ident != 0 && s->nloops < MAX_LOOPS) {
+        s->loops[s->nloops].loop = loop;
+        s->loops[s->nloops++].ident = ident;
+    }
+    return ident;
+}
+
+static int running_tasks(Sampler *s, dg_running *out, int stopped)
 {
     int n = 0;
     Py_ssize_t pos = 0;
@@ -558,15 +533,12 @@ static int running_tasks(Sampler *s, dg_running *out)
     while (n < MAX_LOOPS && PyDict_Next(s->current, &pos, &loop, &task)) {
         if (task == Py_None)
             continue;
-        PyObject *tid = plain_attr(loop, s->thread_id_key);
-        if (tid == NULL)
-            continue;
-        if (PyLong_CheckExact(tid)) {
-            out[n].ident = PyLong_AsUnsignedLongMask(tid);
+        unsigned long ident = loop_thread(s, loop, stopped);
+        if (ident != 0) {
+            out[n].ident = ident;
             out[n].task = task;
             n++;
         }
-        Py_DECREF(tid); /* the loop still holds it */
     }
     return n;
 }
@@ -642,18 +614,24 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     s->samples++;
 }
 
-static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder)
+/* One tick, with the GIL or with the world stopped (then the thread list's lock is held, and
+ * nothing is done that needs a thread state: names and new loops wait for a tick with the GIL). */
+static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped)
 {
     dg_running running[MAX_LOOPS];
-    int nrunning = running_tasks(s, running);
+    if (!stopped) {
+        s->want_gil = 0;
+        s->nloops = 0; /* looked up afresh: a loop freed since may share an address */
+    }
+    int nrunning = running_tasks(s, running, stopped);
     int64_t time_ns = clock_ns(CLOCK_REALTIME);
-    if (!head_trylock()) { /* a thread is being created or deleted right now: try next tick */
+    if (!stopped && !head_trylock()) { /* a thread is being made or deleted: try next tick */
         s->head_busy++;
         s->dropped++;
         return;
     }
     uint64_t now = ++s->tick_no;
-    dg_span gil = gil_span(s);
+    dg_span gil = dg_gil_span(dg_gil(s->interp));
     /* first every thread's record, so that a new thread is named before its first sample */
     int npairs = 0, added = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
@@ -667,20 +645,23 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder)
                 continue;
             }
             added = 1;
+            r->fresh = stopped;
         }
         r->seen = now;
         s->pairs[npairs].thread = (int)(r - s->threads);
         s->pairs[npairs++].ts = ts;
     }
-    if (now >= s->names_due) {
+    if (!stopped && now >= s->names_due) {
         thread_names(s, 1);
         s->names_due = now + NAMES_EVERY;
-    } else if (s->unresolved > 0 && (added || (now & 7) == 0)) {
+    } else if (!stopped && s->unresolved > 0 && (added || (now & 7) == 0)) {
         thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
     }
     for (int i = 0; i < npairs; i++) {
         dg_thread *r = &s->threads[s->pairs[i].thread];
-        if (r->internal)
+        if (!stopped)
+            r->fresh = 0;
+        if (r->internal || r->fresh) /* a new thread is named before its first sample */
             continue;
         settle(s, r, 1);
         PyObject *task = NULL;
@@ -690,7 +671,8 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder)
         PyThreadState *ts = s->pairs[i].ts;
         sample_thread(s, r, ts, task, wall_ns, time_ns, ts == holder, gil);
     }
-    head_unlock();
+    if (!stopped)
+        head_unlock();
     /* threads that ended: their last delta goes where it was seen */
     int kept = 0;
     for (int i = 0; i < s->nthreads; i++) {
@@ -712,6 +694,52 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder)
         thread_reindex(s);
     }
     s->ticks++;
+    uint64_t next = now + 1;
+    if (added && stopped)
+        s->want_gil = 1;
+    if (next >= s->names_due || (s->unresolved > 0 && (next & 7) == 0))
+        s->want_gil = 1;
+}
+
+/* Stop every thread that runs Python for a tick (gil.h): 1 with the GIL's mutex and the thread
+ * list's lock held and the holder stopped; 0 with neither held, the holder (if any) asked to let
+ * go, so that the tick takes the GIL. */
+static int stop_world(Sampler *s, PyThreadState **holder)
+{
+    struct _gil_runtime_state *gil = dg_gil(s->interp);
+    *holder = NULL;
+    pthread_mutex_lock(&gil->mutex);
+    if (!dg_gil_locked(gil)) { /* free: taking it costs no wait */
+        pthread_mutex_unlock(&gil->mutex);
+        return 0;
+    }
+    PyThreadState *h = dg_gil_last_holder(gil);
+    *holder = h;
+    dg_gil_ask_locked(s->interp, h);
+    if (!s->can_stop || s->want_gil || !head_trylock()) {
+        pthread_mutex_unlock(&gil->mutex);
+        return 0;
+    }
+    int listed = 0; /* last_holder may be stale after PyThreadState_Swap: follow only a live one */
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL && !listed;
+         ts = PyThreadState_Next(ts))
+        listed = ts == h;
+    int64_t since = clock_ns(CLOCK_MONOTONIC);
+    while (listed && !dg_gil_holder_stopped(h)) {
+        int64_t waited = clock_ns(CLOCK_MONOTONIC) - since;
+        if (waited > STOP_WAIT_NS)
+            listed = 0; /* inside a long C call that keeps the GIL: take it the usual way */
+        else if (waited > STOP_WAIT_NS / 10)
+            sched_yield(); /* the holder may want this core to reach its check */
+    }
+    if (!listed) {
+        head_unlock();
+        pthread_mutex_unlock(&gil->mutex);
+        s->stop_missed++;
+        return 0;
+    }
+    s->stopped++;
+    return 1;
 }
 
 /* Stretch the interval so that the thread's own CPU stays within its budget (a share of a core):
@@ -752,20 +780,27 @@ static void *run(void *arg)
         if (s->stopping || dg_finalizing())
             break;
         pthread_mutex_unlock(&s->mu);
-        PyThreadState *holder = gil_request(s);
-        PyEval_RestoreThread(ts);
+        PyThreadState *holder;
+        int stopped = stop_world(s, &holder);
+        if (!stopped)
+            PyEval_RestoreThread(ts);
         int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (now - deadline > s->interval_ns) { /* fell behind: skip the missed ticks */
             s->dropped += (uint64_t)((now - deadline) / s->interval_ns);
             deadline = now;
         }
-        tick(s, now - last, holder);
+        tick(s, now - last, holder, stopped);
         last = now;
+        if (stopped) {
+            head_unlock();
+            dg_gil_resume(dg_gil(s->interp), ts);
+        } else {
+            PyEval_SaveThread();
+        }
         /* the thread's whole CPU since the last tick: waking up and waiting cost too */
         int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         account(s, cpu - spent);
         spent = cpu;
-        PyEval_SaveThread();
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -802,12 +837,12 @@ static void init_sync(Sampler *s)
 
 static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"hz", "budget", "active", "current_tasks", "max_depth", NULL};
-    int hz, max_depth = 128;
+    static char *kw[] = {"hz", "budget", "active", "current_tasks", "max_depth", "stop", NULL};
+    int hz, max_depth = 128, stop = 1;
     double budget;
     PyObject *active, *current = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "idO|Oi", kw, &hz, &budget, &active, &current,
-                                     &max_depth))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "idO|Oip", kw, &hz, &budget, &active, &current,
+                                     &max_depth, &stop))
         return -1;
     if (hz < 1 || hz > 10000 || budget <= 0 || max_depth < 1 || max_depth > MAX_DEPTH_CAP) {
         PyErr_SetString(PyExc_ValueError, "hz, budget or max_depth out of range");
@@ -820,6 +855,7 @@ static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
     s->hz = hz;
     s->budget = budget;
     s->max_depth = max_depth;
+    s->can_stop = DG_CAN_STOP && stop;
     s->interval_ns = 1000000000LL / hz;
     Py_INCREF(active);
     s->active = active;
@@ -1030,12 +1066,13 @@ static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
 static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
         (unsigned long long)s->samples, "ticks", (unsigned long long)s->ticks, "dropped",
         (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
         (unsigned long long)s->head_busy, "threads_over", (unsigned long long)s->threads_over,
         "ring_lost", (unsigned long long)s->ring_lost, "state_unread",
-        (unsigned long long)s->state_unread, "effective_hz", 1e9 / (double)s->interval_ns,
+        (unsigned long long)s->state_unread, "stopped", (unsigned long long)s->stopped,
+        "stop_missed", (unsigned long long)s->stop_missed, "effective_hz", 1e9 / (double)s->interval_ns,
         "stacks", s->st.nstacks, "codes", s->st.ncodes, "counters", s->ncounters, "threads",
         s->nthreads, "running", running_samplers);
 }

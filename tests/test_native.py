@@ -116,7 +116,15 @@ SHAPES = {
 }
 
 
-def test_native_and_pure_walks_give_the_same_stacks_for_the_same_threads():
+@pytest.mark.parametrize("stop_world", [True, False], ids=["stopped-world", "gil-ticks"])
+def test_native_and_pure_walks_give_the_same_stacks_for_the_same_threads(stop_world):
+    # a busy thread holds the GIL at the ticks: they stop the world for the walk (native/gil.h),
+    # or take the GIL through its queue, and either way read what the pure-Python walk reads
+    with BusyThreads(1):
+        _same_stacks(NativeSampler(100, 0.05, stop_world=stop_world), stop_world)
+
+
+def _same_stacks(sampler: NativeSampler, stop_world: bool) -> None:
     release = threading.Event()
     threads = {}
     for name, target in SHAPES.items():
@@ -129,7 +137,9 @@ def test_native_and_pure_walks_give_the_same_stacks_for_the_same_threads():
     try:
         frames = sys._current_frames()
         expected = {str(t.ident): stack_of(frames[t.ident]) for t in threads.values()}
-        _, wall = _wall_for(0.3)
+        _, wall = _wall_for(0.3, sampler)
+        stopped = sampler.native_stats()["stopped"]
+        assert stopped > 0 if stop_world else stopped == 0, sampler.native_stats()
     finally:
         release.set()
         for t in threads.values():
@@ -208,6 +218,12 @@ def test_asyncio_task_names_label_the_samples():
         sampler.stop()
     tasks = {dict(s.labels).get("asyncio.task.name") for s in cpu.samples}
     assert "crunch" in tasks
+    # the loop's thread is read in a tick with the GIL, and known in the ticks that stop the world
+    assert sampler.native_stats()["stopped"] > 0
+    crunch = sum(s.values[1] for s in cpu.samples
+                 if dict(s.labels).get("asyncio.task.name") == "crunch")
+    assert crunch > 0.5 * sum(s.values[1] for s in cpu.samples
+                              if dict(s.labels)["thread.name"] == "MainThread")
 
 
 def test_threads_starting_and_ending_mid_tick_and_stop_start_cycles():

@@ -63,14 +63,16 @@ class NativeSampler:
 
     implementation = "native"
 
-    def __init__(self, hz: int = 100, cpu_budget: float = 0.01) -> None:
+    def __init__(self, hz: int = 100, cpu_budget: float = 0.01, stop_world: bool = True) -> None:
         if _native is None:
             raise RuntimeError(UNAVAILABLE)
         self.hz = hz
         self.cpu_budget = cpu_budget
         current = getattr(_tasks, "_current_tasks", None)
+        # stop_world=False: every tick takes the GIL through its queue (native/gil.h says why not)
         self._core = _native.Sampler(hz, cpu_budget, threading._active,
-                                     current if isinstance(current, dict) else None, MAX_DEPTH)
+                                     current if isinstance(current, dict) else None, MAX_DEPTH,
+                                     stop_world)
         self._lock = _thread.allocate_lock()  # never a patched threading.Lock
         self._windows: tuple[NativeWindow, ...] = ()
         self._subscribers: tuple[Subscriber, ...] = ()

@@ -1,0 +1,144 @@
+/* The GIL, as the sampler needs it: who holds it, asking the holder to let go, and stopping every
+ * thread that runs Python for the length of a tick without taking the GIL through its queue.
+ *
+ * Why stop rather than take: a thread that wants the GIL waits on its condition variable behind
+ * every other waiter, each of which keeps it for a switch interval (5 ms), so with ten busy
+ * threads a tick waited about 50 ms; and each hand-off puts the holder to sleep twice. Instead the
+ * sampler takes the GIL's mutex (which every thread needs to take or give up the GIL) and asks
+ * the holder to let go. The holder reaches its next check, marks itself detached and blocks on
+ * the mutex, at the same point where it would give the GIL up: its frames are complete, as they
+ * are when another thread takes the GIL. No other thread can run Python meanwhile, since taking
+ * the GIL needs the mutex. The tick reads every thread, then names itself the last holder (so
+ * that the holder does not wait for a switch to it) and lets the mutex go: the holder gives the
+ * GIL up and takes it back, or a waiter takes it, as at any switch; one sleep instead of two.
+ *
+ * A stopped tick has no thread state: it calls nothing that needs one (no attribute lookups, no
+ * error handling), only reads and reference counts of objects that stay alive. What needs more
+ * (thread names, which loop runs on which thread) is done in the ticks that take the GIL. If the
+ * holder does not reach a check soon (a long C call that keeps the GIL), the tick takes the GIL
+ * the usual way, its request standing. */
+#ifndef DG_GIL_H
+#define DG_GIL_H
+
+#include <Python.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#include "internal/pycore_ceval.h" /* the drop request: a bit of the holder's eval breaker */
+#include "internal/pycore_pystate.h"
+#elif PY_VERSION_HEX < 0x030B0000
+#include "internal/pycore_interp.h" /* the drop request lives in the interpreter */
+#endif
+#include "internal/pycore_runtime.h"
+
+/* Stopping needs a thread state for nothing it does only where reference counts are plain. */
+#if defined(Py_REF_DEBUG) || defined(Py_GIL_DISABLED)
+#define DG_CAN_STOP 0
+#else
+#define DG_CAN_STOP 1
+#endif
+
+typedef struct {
+    uintptr_t lo, hi;
+} dg_span;
+
+static inline struct _gil_runtime_state *dg_gil(PyInterpreterState *interp)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return interp->ceval.gil;
+#else
+    (void)interp;
+    return &_PyRuntime.ceval.gil;
+#endif
+}
+
+static inline int dg_gil_locked(struct _gil_runtime_state *gil)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _Py_atomic_load_int_relaxed(&gil->locked) > 0;
+#else
+    return _Py_atomic_load_relaxed(&gil->locked) > 0;
+#endif
+}
+
+static inline PyThreadState *dg_gil_last_holder(struct _gil_runtime_state *gil)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _Py_atomic_load_ptr_relaxed(&gil->last_holder);
+#else
+    return (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
+#endif
+}
+
+/* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
+ * them wants the GIL; it is not blocked in the program. */
+static inline dg_span dg_gil_span(struct _gil_runtime_state *gil)
+{
+    dg_span span = {(uintptr_t)gil, (uintptr_t)gil + sizeof(*gil)};
+    return span;
+}
+
+/* With the GIL's mutex held and the GIL locked: ask its holder to let go at its next check, as a
+ * waiter does once the switch interval has passed. The mutex keeps the holder from letting go,
+ * and so from being freed, meanwhile. */
+static inline void dg_gil_ask_locked(PyInterpreterState *interp, PyThreadState *holder)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    (void)interp;
+    if (holder != NULL)
+        _Py_set_eval_breaker_bit(holder, _PY_GIL_DROP_REQUEST_BIT);
+#else
+    (void)holder;
+    _Py_atomic_store_relaxed(&interp->ceval.gil_drop_request, 1);
+    _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+#endif
+}
+
+/* Ask the holder to let go and return it (NULL if the GIL is free): it is running, found where
+ * it works. Without this every tick would first sleep out the switch interval and wake once
+ * more to ask. After this the holder is compared, never followed. */
+static inline PyThreadState *dg_gil_ask(PyInterpreterState *interp)
+{
+    struct _gil_runtime_state *gil = dg_gil(interp);
+    PyThreadState *holder = NULL;
+    pthread_mutex_lock(&gil->mutex);
+    if (dg_gil_locked(gil)) {
+        holder = dg_gil_last_holder(gil);
+        dg_gil_ask_locked(interp, holder);
+    }
+    pthread_mutex_unlock(&gil->mutex);
+    return holder;
+}
+
+/* Whether the holder has marked itself detached on its way to give the GIL up: it is then
+ * blocked on the mutex, or about to be, and touches no Python object. `holder` must be a live
+ * thread state (the caller holds the thread list's lock and found it there). */
+static inline int dg_gil_holder_stopped(PyThreadState *holder)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _Py_atomic_load_int_relaxed(&holder->state) == _Py_THREAD_DETACHED;
+#elif PY_VERSION_HEX >= 0x030C0000
+    return !((volatile PyThreadState *)holder)->_status.active;
+#else
+    (void)holder;
+    return _Py_atomic_load_relaxed(&_PyRuntime.gilstate.tstate_current) == 0;
+#endif
+}
+
+/* End a stop: name `own` the last holder, so that the holder, finding that someone else took
+ * the GIL since it was asked, gives it up without waiting for a switch; then let the mutex go.
+ * The switch mutex guards last_holder, taken inside the GIL's mutex as take_gil takes it. */
+static inline void dg_gil_resume(struct _gil_runtime_state *gil, PyThreadState *own)
+{
+    pthread_mutex_lock(&gil->switch_mutex);
+#if PY_VERSION_HEX >= 0x030D0000
+    _Py_atomic_store_ptr_relaxed(&gil->last_holder, own);
+#else
+    _Py_atomic_store_relaxed(&gil->last_holder, (uintptr_t)own);
+#endif
+    pthread_mutex_unlock(&gil->switch_mutex);
+    pthread_mutex_unlock(&gil->mutex);
+}
+
+#endif
