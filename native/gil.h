@@ -6,8 +6,8 @@
  * threads a tick waited about 50 ms; and each hand-off puts the holder to sleep twice. Instead the
  * sampler takes the GIL's mutex (which every thread needs to take or give up the GIL) and asks
  * the holder to let go. The holder reaches its next check, marks itself detached and blocks on
- * the mutex, at the same point where it would give the GIL up: its frames are complete, as they
- * are when another thread takes the GIL. No other thread can run Python meanwhile, since taking
+ * the mutex (the kernel shows it in a futex wait on that word), at the same point where it would
+ * give the GIL up: its frames are complete, as they are when another thread takes the GIL. No other thread can run Python meanwhile, since taking
  * the GIL needs the mutex. The tick reads every thread, then names itself the last holder (so
  * that the holder does not wait for a switch to it) and lets the mutex go: the holder gives the
  * GIL up and takes it back, or a waiter takes it, as at any switch; one sleep instead of two.
@@ -79,6 +79,12 @@ static inline dg_span dg_gil_span(struct _gil_runtime_state *gil)
     return span;
 }
 
+/* Whether a futex word is the GIL's mutex, which a thread giving the GIL up blocks on. */
+static inline int dg_gil_is_mutex(struct _gil_runtime_state *gil, uintptr_t word)
+{
+    return word >= (uintptr_t)&gil->mutex && word < (uintptr_t)&gil->mutex + sizeof(gil->mutex);
+}
+
 /* With the GIL's mutex held and the GIL locked: ask its holder to let go at its next check, as a
  * waiter does once the switch interval has passed. The mutex keeps the holder from letting go,
  * and so from being freed, meanwhile. */
@@ -111,9 +117,10 @@ static inline PyThreadState *dg_gil_ask(PyInterpreterState *interp)
     return holder;
 }
 
-/* Whether the holder has marked itself detached on its way to give the GIL up: it is then
- * blocked on the mutex, or about to be, and touches no Python object. `holder` must be a live
- * thread state (the caller holds the thread list's lock and found it there). */
+/* Whether the holder has marked itself detached on its way to give the GIL up: it then touches
+ * no Python object, and is blocked on the mutex or about to be (the caller also waits for the
+ * kernel to show it blocked there). `holder` must be a live thread state (the caller holds the
+ * thread list's lock and found it there). */
 static inline int dg_gil_holder_stopped(PyThreadState *holder)
 {
 #if PY_VERSION_HEX >= 0x030D0000

@@ -459,9 +459,10 @@ static void settle_all(Sampler *s)
 }
 
 /* -- is a thread blocked in a wait? ------------------------------------------------------------ */
-/* 1 if the thread is blocked in a system call other than a wait for the GIL, 0 if it is running,
- * preempted or waiting for the GIL, -1 if the kernel does not say. */
-static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
+/* The system call the thread is in, from the kernel: 1 with its number and first argument
+ * (for a futex, the word waited on), 0 if it is running or preempted outside one, -1 if the
+ * kernel does not say. */
+static int thread_syscall(Sampler *s, dg_thread *r, long *nr, uintptr_t *arg)
 {
     if (r->tid <= 0)
         return -1;
@@ -487,11 +488,21 @@ static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
     if (buf[0] < '0' || buf[0] > '9') /* "running", or "-1 sp pc": not in a system call */
         return 0;
     char *end;
-    long nr = strtol(buf, &end, 10);
-    if (nr != SYS_futex)
-        return 1;
-    uintptr_t word = (uintptr_t)strtoull(end, NULL, 16);
-    return word < gil.lo || word >= gil.hi;
+    *nr = strtol(buf, &end, 10);
+    *arg = (uintptr_t)strtoull(end, NULL, 16);
+    return 1;
+}
+
+/* 1 if the thread is blocked in a system call other than a wait for the GIL, 0 if it is running,
+ * preempted or waiting for the GIL, -1 if the kernel does not say. */
+static int blocked_now(Sampler *s, dg_thread *r, dg_span gil)
+{
+    long nr;
+    uintptr_t word;
+    int in = thread_syscall(s, r, &nr, &word);
+    if (in <= 0)
+        return in;
+    return nr != SYS_futex || word < gil.lo || word >= gil.hi;
 }
 
 /* -- asyncio: the task running on each thread's loop ----------------------------------------- */
@@ -724,15 +735,28 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL && !listed;
          ts = PyThreadState_Next(ts))
         listed = ts == h;
+    dg_thread *r = listed ? thread_find(s, h->thread_id) : NULL;
     int64_t since = clock_ns(CLOCK_MONOTONIC);
-    while (listed && !dg_gil_holder_stopped(h)) {
+    int stopped = 0;
+    while (r != NULL) {
+        /* detached, then blocked on the mutex: by then it has written all it writes before
+         * giving the GIL up (last_holder among them, which the resume overwrites) */
+        if (dg_gil_holder_stopped(h)) {
+            long nr;
+            uintptr_t word;
+            int in = thread_syscall(s, r, &nr, &word);
+            if (in < 0)
+                break; /* the kernel does not say: take the GIL the usual way */
+            if ((stopped = in == 1 && nr == SYS_futex && dg_gil_is_mutex(gil, word)))
+                break;
+        }
         int64_t waited = clock_ns(CLOCK_MONOTONIC) - since;
         if (waited > STOP_WAIT_NS)
-            listed = 0; /* inside a long C call that keeps the GIL: take it the usual way */
-        else if (waited > STOP_WAIT_NS / 10)
+            r = NULL; /* inside a long C call that keeps the GIL: take it the usual way */
+        else if (waited > 2000)
             sched_yield(); /* the holder may want this core to reach its check */
     }
-    if (!listed) {
+    if (!stopped) {
         head_unlock();
         pthread_mutex_unlock(&gil->mutex);
         s->stop_missed++;
