@@ -33,6 +33,13 @@ def profiler_file(filename: str) -> bool:
     return filename.startswith(_OWN_DIR) and filename not in _APPLICATION
 
 
+def own_frame(frame: Frame) -> bool:
+    """A frame of the profiler: in one of its files, or code it generated at run time (a
+    dataclass's `__hash__` has the file `<string>` and the profiler's module)."""
+    return profiler_file(frame.filename) or (frame.filename.startswith("<") and
+                                            frame.function.startswith("duragraph_pprof."))
+
+
 def function_name(module: str, qualname: str) -> str:
     return f"{module}.{qualname}" if module else qualname
 

@@ -15,7 +15,7 @@ import threading
 import time
 
 from . import lockpatch
-from .frames import profiler_file, stack_of
+from .frames import own_frame, stack_of
 from .sampler import INTERNAL_PREFIX
 from .snapshot import Profile, Sample, Stack, ValueType
 
@@ -41,7 +41,7 @@ class _Recorder:
             if self._waits % self.fraction:
                 return
             stack = stack_of(_caller())
-            if any(profiler_file(f.filename) for f in stack):
+            if any(own_frame(f) for f in stack):
                 return  # e.g. start() waiting for its own threads to come up
             with self._lock:
                 acc = self._acc.setdefault(stack, [0, 0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .frames import profiler_file
+from .frames import own_frame
 from .snapshot import Profile, Sample, Stack
 
 
@@ -19,8 +19,8 @@ class StackCutter:
     def __call__(self, stack: Stack) -> Stack:
         cut = self._seen.get(stack)
         if cut is None:
-            if any(profiler_file(f.filename) for f in stack):
-                cut = tuple(f for f in stack if not profiler_file(f.filename))
+            if any(own_frame(f) for f in stack):
+                cut = tuple(f for f in stack if not own_frame(f))
             else:
                 cut = stack
             self._seen[stack] = cut

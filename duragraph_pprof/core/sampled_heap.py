@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from .frames import frame_at, profiler_file
+from .frames import frame_at, own_frame
 from .native import _native, module_of
 from .snapshot import Profile, Sample, Stack, ValueType
 
@@ -124,7 +124,7 @@ class SampledHeap:
             return self._stacks[key]
         frames = _native.heap_frames(generation, stack_id) or ()
         stack = tuple(frame_at(code, module_of(g), line) for code, g, line in frames)
-        ours = any(profiler_file(f.filename) for f in stack)
+        ours = any(own_frame(f) for f in stack)
         self._stacks[key] = None if ours else stack
         return self._stacks[key]
 
