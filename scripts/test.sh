@@ -30,7 +30,7 @@ echo "== buf lint and format" >&2
 echo "== ruff" >&2
 .venv/bin/ruff check duragraph_pprof tests bench
 echo "== pytest, $(.venv/bin/python -V): every other test" >&2
-.venv/bin/python -m pytest -p no:cacheprovider --ignore=tests/unit "$@"
+.venv/bin/python -m pytest -p no:cacheprovider tests/integration "$@"
 echo "== soak: threads churning, asyncio, GC pressure, every profile polled" >&2
 .venv/bin/python -m tests.soak "${DURAGRAPH_PPROF_SOAK_SECONDS:-120}"
 # every other supported CPython: the suite without the Collector (its tests ran above)

@@ -36,7 +36,7 @@ from duragraph_pprof.render import ProfileRequest, Rendered, render
 from duragraph_pprof.server import grpc as grpc_server
 from duragraph_pprof.server.grpc import CHUNK_SIZE, ProfilerServicer, chunks, start_grpc_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRPC_VAR = "DURAGRAPH_PPROF_GRPC_ADDR"
 Code = grpc.StatusCode
 

@@ -10,7 +10,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLAGS = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 
 
@@ -38,9 +38,9 @@ def test_native_sampler_tests_run_clean_under_asan_and_ubsan(tmp_path):
         "import duragraph_pprof.core.native as n\n"
         f"assert n._native.__file__ == {str(built)!r}, n._native.__file__\n"
         "import pytest\n"
-        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-x', 'tests/test_native.py',"
-        " 'tests/test_sampled_heap.py',"
-        " 'tests/test_runbook.py::test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper']))\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-x', 'tests/integration/test_native.py',"
+        " 'tests/integration/test_sampled_heap.py',"
+        " 'tests/integration/test_runbook.py::test_cpu_profile_with_go_tool_pprof_and_wall_shows_the_sleeper']))\n"
     )
     child_env = dict(
         os.environ,

@@ -52,7 +52,7 @@ def test_bad_values_are_errors_that_name_variable_and_value(variable, value):
 
 def test_every_variable_sets_a_field_and_is_in_the_readme():
     fields = set(Config.__dataclass_fields__)
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     for variable, (field, _, _) in ENV.items():
         assert field in fields
         assert f"`{variable}`" in readme, variable

@@ -17,7 +17,7 @@ import duragraph_pprof
 CLIENTS = 50
 SECONDS = 10.0
 HELPERS = 1  # the front: one loop that accepts and reads every request
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 class Workload:

@@ -1,0 +1,1 @@
+"""The integration layer: real listeners, go tool pprof, the Collector, grpcurl, browsers."""
