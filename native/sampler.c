@@ -85,9 +85,10 @@ typedef struct {
     int state_fd; /* /proc/self/task/<tid>/syscall, kept open; -1 if not */
     char name[NAME_CAP];
     /* the innermost frame at the last walk, and the stack it gave */
-    const void *top, *top_code;
-    int top_lasti, walked;
+    dg_mark mark;
+    int walked;
     uint32_t stack;
+    uint32_t wall_at; /* where its wall counter was last tick: checked, then used without a probe */
     /* the CPU clock */
     int64_t cpu_last;
     int cpu_valid;
@@ -149,6 +150,7 @@ typedef struct {
         int thread;
         PyThreadState *ts;
     } pairs[MAX_THREADS];
+    int npairs; /* as the last tick left them */
     /* counts */
     int state_fds; /* how many records keep a descriptor open */
     /* stopping the world for a tick (gil.h) */
@@ -558,11 +560,12 @@ static int running_tasks(Sampler *s, dg_running *out, int stopped)
 static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject *task,
                           int64_t wall_ns, int64_t time_ns, int held_gil, dg_span gil)
 {
-    dg_iframe *top = dg_top(ts);
-    PyObject *code = dg_code_of(top);
-    int lasti = dg_lasti(top);
-    int moved = !r->walked || (const void *)top != r->top || (const void *)code != r->top_code ||
-                lasti != r->top_lasti;
+    dg_mark mark = dg_mark_of(ts);
+    int moved = !r->walked || !dg_same_mark(mark, r->mark);
+    if (moved && dg_top(ts) == NULL) { /* only frames Python cannot see yet: a thread starting */
+        r->walked = 0;
+        return; /* its clock is read once it can be seen, so no CPU is lost */
+    }
     int64_t cpu = -1;
     if (r->has_clock && (moved || s->tick_no >= r->clock_due)) {
         int64_t now = clock_ns(r->clock);
@@ -584,12 +587,16 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     if (moved) {
         int n = dg_walk(ts, s->walk_buf, s->max_depth);
         r->stack = dg_stack_intern(&s->st, s->walk_buf, n);
-        r->top = top;
-        r->top_code = code;
-        r->top_lasti = lasti;
+        r->mark = mark;
         r->walked = 1;
     }
-    dg_counter *c = counter(s, r, r->stack, task);
+    dg_counter *c = &s->counters[r->wall_at]; /* a parked thread's, nearly always */
+    if (r->wall_at >= s->ncounters || c->serial != r->serial || c->stack != r->stack ||
+        c->task != task) {
+        c = counter(s, r, r->stack, task);
+        if (c != NULL)
+            r->wall_at = (uint32_t)(c - s->counters);
+    }
     if (c != NULL) {
         c->wall_n++;
         c->wall_ns += wall_ns;
@@ -632,7 +639,8 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     dg_running running[MAX_LOOPS];
     if (!stopped) {
         s->want_gil = 0;
-        s->nloops = 0; /* looked up afresh: a loop freed since may share an address */
+        if (s->tick_no + 1 >= s->names_due || s->nloops == MAX_LOOPS)
+            s->nloops = 0; /* looked up afresh now and then: a loop freed since may share an address */
     }
     int nrunning = running_tasks(s, running, stopped);
     int64_t time_ns = clock_ns(CLOCK_REALTIME);
@@ -647,9 +655,17 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     int npairs = 0, added = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
-        if (ts == s->own || ts->thread_id == 0 || dg_top(ts) == NULL)
+        if (ts == s->own || ts->thread_id == 0 || dg_current(ts) == NULL)
             continue;
-        dg_thread *r = thread_find(s, ts->thread_id);
+        /* the list seldom changes: the record at this place last tick, if it is this thread's */
+        dg_thread *r = NULL;
+        if (npairs < s->npairs && s->pairs[npairs].ts == ts) {
+            int at = s->pairs[npairs].thread;
+            if (at < s->nthreads && s->threads[at].ident == ts->thread_id)
+                r = &s->threads[at];
+        }
+        if (r == NULL)
+            r = thread_find(s, ts->thread_id);
         if (r == NULL) {
             if ((r = thread_add(s, ts->thread_id, ts)) == NULL) {
                 s->threads_over++;
@@ -662,6 +678,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         s->pairs[npairs].thread = (int)(r - s->threads);
         s->pairs[npairs++].ts = ts;
     }
+    s->npairs = npairs;
     if (!stopped && now >= s->names_due) {
         thread_names(s, 1);
         s->names_due = now + NAMES_EVERY;
@@ -1110,7 +1127,7 @@ static PyObject *Sampler_forget_in_child(Sampler *s, PyObject *Py_UNUSED(ignored
     s->running = s->stopping = 0;
     s->own = NULL; /* freed with the parent's other thread states */
     threads_forget_fds(s); /* they name the parent's threads */
-    s->nthreads = 0;
+    s->nthreads = s->npairs = 0;
     s->unresolved = 0;
     dg_index_clear(&s->thread_ix);
     PyObject *r = Sampler_drain(s, NULL); /* the parent's samples are not the child's */

@@ -18,6 +18,18 @@ typedef struct {
     int lasti;         /* index of the instruction, in code units; -1 before the first */
 } dg_frame;
 
+/* The innermost frame as it lies in memory (frame, code, instruction pointers), read without
+ * following the code object: equal marks at two ticks mean a thread that did not move, which is
+ * what most threads are. Only compared, never followed. */
+typedef struct {
+    const void *frame, *code, *instr;
+} dg_mark;
+
+static inline int dg_same_mark(dg_mark a, dg_mark b)
+{
+    return a.frame == b.frame && a.code == b.code && a.instr == b.instr;
+}
+
 #if PY_VERSION_HEX >= 0x030B0000
 typedef _PyInterpreterFrame dg_iframe;
 
@@ -66,6 +78,22 @@ static inline dg_iframe *dg_top(PyThreadState *ts)
     return dg_visible(dg_current(ts));
 }
 
+static inline dg_mark dg_mark_of(PyThreadState *ts)
+{
+    dg_iframe *f = dg_current(ts);
+    dg_mark m = {f, NULL, NULL};
+    if (f != NULL) {
+#if PY_VERSION_HEX >= 0x030D0000
+        m.code = f->f_executable;
+        m.instr = f->instr_ptr;
+#else
+        m.code = f->f_code;
+        m.instr = f->prev_instr;
+#endif
+    }
+    return m;
+}
+
 static inline int dg_walk(PyThreadState *ts, dg_frame *out, int max)
 {
     int n = 0;
@@ -89,6 +117,22 @@ static inline dg_iframe *dg_top(PyThreadState *ts)
 static inline int dg_lasti(dg_iframe *f)
 {
     return f->f_lasti;
+}
+
+static inline dg_iframe *dg_current(PyThreadState *ts)
+{
+    return ts->frame;
+}
+
+static inline dg_mark dg_mark_of(PyThreadState *ts)
+{
+    PyFrameObject *f = ts->frame;
+    dg_mark m = {f, NULL, NULL};
+    if (f != NULL) {
+        m.code = f->f_code;
+        m.instr = (const void *)(intptr_t)f->f_lasti;
+    }
+    return m;
 }
 
 static inline PyObject *dg_code_of(dg_iframe *f)
