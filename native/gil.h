@@ -86,8 +86,9 @@ static inline int dg_gil_is_mutex(struct _gil_runtime_state *gil, uintptr_t word
 }
 
 /* With the GIL's mutex held and the GIL locked: ask its holder to let go at its next check, as a
- * waiter does once the switch interval has passed. The mutex keeps the holder from letting go,
- * and so from being freed, meanwhile. */
+ * waiter does once the switch interval has passed (without this a tick that takes the GIL would
+ * first sleep out that interval and wake once more to ask). The mutex keeps the holder from
+ * letting go, and so from being freed, meanwhile. */
 static inline void dg_gil_ask_locked(PyInterpreterState *interp, PyThreadState *holder)
 {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -99,22 +100,6 @@ static inline void dg_gil_ask_locked(PyInterpreterState *interp, PyThreadState *
     _Py_atomic_store_relaxed(&interp->ceval.gil_drop_request, 1);
     _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
 #endif
-}
-
-/* Ask the holder to let go and return it (NULL if the GIL is free): it is running, found where
- * it works. Without this every tick would first sleep out the switch interval and wake once
- * more to ask. After this the holder is compared, never followed. */
-static inline PyThreadState *dg_gil_ask(PyInterpreterState *interp)
-{
-    struct _gil_runtime_state *gil = dg_gil(interp);
-    PyThreadState *holder = NULL;
-    pthread_mutex_lock(&gil->mutex);
-    if (dg_gil_locked(gil)) {
-        holder = dg_gil_last_holder(gil);
-        dg_gil_ask_locked(interp, holder);
-    }
-    pthread_mutex_unlock(&gil->mutex);
-    return holder;
 }
 
 /* Whether the holder has marked itself detached on its way to give the GIL up: it then touches

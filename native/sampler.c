@@ -637,6 +637,7 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
 static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped)
 {
     dg_running running[MAX_LOOPS];
+    int asked = s->want_gil; /* a stopped tick found what only a tick with the GIL can read */
     if (!stopped) {
         s->want_gil = 0;
         if (s->tick_no + 1 >= s->names_due || s->nloops == MAX_LOOPS)
@@ -682,7 +683,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     if (!stopped && now >= s->names_due) {
         thread_names(s, 1);
         s->names_due = now + NAMES_EVERY;
-    } else if (!stopped && s->unresolved > 0 && (added || (now & 7) == 0)) {
+    } else if (!stopped && s->unresolved > 0 && (added || asked || (now & 7) == 0)) {
         thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
     }
     for (int i = 0; i < npairs; i++) {
