@@ -730,6 +730,16 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         s->want_gil = 1;
 }
 
+/* Held by the sampler from trying to stop the world until the world runs again, and by a
+ * forking thread across fork(): a child must not inherit the thread list's lock or the GIL's
+ * mutex held by a thread it does not have (CPython's own after-fork code takes the list's lock
+ * before it re-creates it). The sampler never waits for Python while holding it, and gives up
+ * on a holder after STOP_WAIT_NS, so a fork waits at most one tick. */
+static pthread_mutex_t world_stop = PTHREAD_MUTEX_INITIALIZER;
+
+static void world_stop_lock(void) { pthread_mutex_lock(&world_stop); }
+static void world_stop_unlock(void) { pthread_mutex_unlock(&world_stop); }
+
 /* Stop every thread that runs Python for a tick (gil.h): 1 with the GIL's mutex and the thread
  * list's lock held and the holder stopped; 0 with neither held, the holder (if any) asked to let
  * go, so that the tick takes the GIL. */
@@ -823,9 +833,12 @@ static void *run(void *arg)
             break;
         pthread_mutex_unlock(&s->mu);
         PyThreadState *holder;
+        pthread_mutex_lock(&world_stop);
         int stopped = stop_world(s, &holder);
-        if (!stopped)
+        if (!stopped) {
+            pthread_mutex_unlock(&world_stop);
             PyEval_RestoreThread(ts);
+        }
         int64_t now = clock_ns(CLOCK_MONOTONIC);
         if (now - deadline > s->interval_ns) { /* fell behind: skip the missed ticks */
             s->dropped += (uint64_t)((now - deadline) / s->interval_ns);
@@ -836,6 +849,7 @@ static void *run(void *arg)
         if (stopped) {
             head_unlock();
             dg_gil_resume(dg_gil(s->interp), ts);
+            pthread_mutex_unlock(&world_stop);
         } else {
             PyEval_SaveThread();
         }
@@ -1201,6 +1215,10 @@ PyMODINIT_FUNC PyInit__native(void)
 {
     if (PyType_Ready(&SamplerType) < 0)
         return NULL;
+    static int fork_guarded;
+    if (!fork_guarded && pthread_atfork(world_stop_lock, world_stop_unlock, world_stop_unlock))
+        return PyErr_Format(PyExc_OSError, "pthread_atfork failed");
+    fork_guarded = 1;
     PyObject *m = PyModule_Create(&native_module);
     if (m == NULL)
         return NULL;

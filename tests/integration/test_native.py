@@ -301,3 +301,32 @@ def test_fork_child_starts_its_own_sampler_and_sees_no_parent_samples():
     window.close()
     sampler.stop()
     assert status == 0 and answer == b"ok"
+
+
+def test_forks_while_ticks_stop_the_world_never_leave_the_child_a_held_lock():
+    """A tick that tries to stop the world holds the thread list's lock and the GIL's mutex while
+    it waits for the GIL's holder. If that holder is forking, the child inherits both, held by a
+    thread it does not have, and CPython's after-fork code, which takes that lock, hangs in
+    os.fork. Fork often under a fast sampler; every child exits."""
+    sampler = NativeSampler(1000, 1.0)
+    window = sampler.open_window()
+    hung = 0
+    try:
+        for n in range(200):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            until = time.monotonic() + 5
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > until:
+                    hung += 1
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.0005)
+        stats = sampler.native_stats()
+    finally:
+        window.close()
+        sampler.stop()
+    assert stats["stop_missed"] + stats["stopped"] > 0, "no tick tried to stop the world"
+    assert hung == 0, f"{hung} of 200 children hung in os.fork"
