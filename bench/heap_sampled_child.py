@@ -7,6 +7,10 @@
   DURAGRAPH_PPROF_HEAP=exact: tracemalloc, depth 16); `off` (the same with the heap off: the
   listener alone, the control); `pyroscope` (pyroscope-io's memory sampler
   at its default 512 KiB, in the peer's own virtual environment, importing nothing of ours).
+- `pairs MIX ROUNDS BLOCK_S WARM_S`: the same rate in one process, in ROUNDS rounds of three
+  blocks in a fresh random order: `none`, `sampled` and `off`, the profiler started before each
+  of the last two and stopped after it. Blocks of one process share its heap layout, so a
+  round's ratios leave out what differs between processes.
 - `take OBJECTS REPS`: the sampled heap with OBJECTS live objects; CPU and wall time of
   SampledHeap.profile() and of GET /debug/pprof/heap, interleaved.
 - `probe`: pyroscope-io's version.
@@ -95,6 +99,37 @@ def rate_mode(config: str, mix: str, block_s: float, warm_s: float) -> dict:
             "per_thread_s": n / thread, "info": info}
 
 
+def _units_per_cpu_s(mix: str, seconds: float) -> float:
+    unit = UNITS[mix]
+    gc.collect()
+    c0, n = time.process_time(), 0
+    while time.process_time() - c0 < seconds:
+        nest(STACK, unit)
+        n += 1
+    return n / (time.process_time() - c0)
+
+
+def pairs_mode(mix: str, rounds: int, block_s: float, warm_s: float) -> dict:
+    import random
+
+    configs = ["none", "sampled", "off"]
+    rng = random.Random(os.getpid())
+    out: dict[str, list[float]] = {c: [] for c in configs}
+    start_ours("sampled").stop()  # imports and first-time set-up, outside every block
+    _units_per_cpu_s(mix, warm_s)
+    for _ in range(rounds):
+        rng.shuffle(configs)
+        for config in configs:
+            profiler = start_ours(config) if config != "none" else None
+            try:
+                _units_per_cpu_s(mix, 0.1)  # the profiler's threads settle in
+                out[config].append(_units_per_cpu_s(mix, block_s))
+            finally:
+                if profiler is not None:
+                    profiler.stop()
+    return {"mix": mix, "rates": out}
+
+
 def take_mode(objects: int, reps: int) -> dict:
     import urllib.request
 
@@ -145,6 +180,8 @@ def main(argv: list[str]) -> int:
         out = {"version": version("pyroscope-io")}
     elif mode == "rate":
         out = rate_mode(argv[1], argv[2], float(argv[3]), float(argv[4]))
+    elif mode == "pairs":
+        out = pairs_mode(argv[1], int(argv[2]), float(argv[3]), float(argv[4]))
     elif mode == "take":
         out = take_mode(int(argv[1]), int(argv[2]))
     else:

@@ -30,7 +30,8 @@
 #define LIVE_CAP 65536 /* picked blocks alive at once: 32 GiB of heap at the default rate */
 #define LIVE_SLOTS (LIVE_CAP * 2)
 #define HEAP_DEPTH_CAP 512
-#define FILTER_SLOTS 65536 /* counts of picked blocks by address hash: 64 KiB, stays in cache */
+#define FILTER_SLOTS 65536 /* picked blocks by address bits: a free asks the live table only
+                             * where one may be; the bits (8 KiB) stay in the first-level cache */
 
 typedef struct {
     PyMemAllocatorDomain domain;
@@ -53,7 +54,8 @@ static struct {
     dg_stacks st;
     int64_t *alloc_n, *alloc_bytes; /* by stack id */
     dg_live *live;
-    uint8_t *filter; /* a free looks in `live` only where its count is not 0 */
+    uint8_t *filter; /* picked blocks live per slot; bits[] says which are not 0 */
+    uint64_t bits[FILTER_SLOTS / 64];
     uint32_t nlive;
     uint64_t picked, lost, freed;
     dg_frame walk_buf[HEAP_DEPTH_CAP];
@@ -89,9 +91,17 @@ static inline uint32_t live_home(const void *p)
     return (uint32_t)dg_mix((uintptr_t)p) & (LIVE_SLOTS - 1);
 }
 
-static inline uint8_t *filter_of(const void *p)
+/* Blocks are 16-byte aligned: the next 16 bits of the address spread a pool's blocks over
+ * distinct slots and cost no multiply on every free. */
+static inline uint32_t filter_slot(const void *p)
 {
-    return &H.filter[(uint32_t)(dg_mix((uintptr_t)p) >> 48) & (FILTER_SLOTS - 1)];
+    return (uint32_t)((uintptr_t)p >> 4) & (FILTER_SLOTS - 1);
+}
+
+static inline int maybe_live(const void *p)
+{
+    uint32_t i = filter_slot(p);
+    return (int)((H.bits[i >> 6] >> (i & 63)) & 1);
 }
 
 static void live_add(void *p, uint64_t size, uint32_t stack)
@@ -105,20 +115,18 @@ static void live_add(void *p, uint64_t size, uint32_t stack)
         i = (i + 1) & (LIVE_SLOTS - 1);
     if (H.live[i].ptr == NULL) {
         H.nlive++;
-        uint8_t *count = filter_of(p);
-        if (*count < UINT8_MAX) /* a saturated count stays: the table is then always asked */
-            (*count)++;
+        uint32_t f = filter_slot(p);
+        if (H.filter[f] < UINT8_MAX) /* a saturated count stays: the table is then always asked */
+            H.filter[f]++;
+        H.bits[f >> 6] |= 1ULL << (f & 63);
     }
     H.live[i].ptr = p;
     H.live[i].size = size;
     H.live[i].stack = stack;
 }
 
-static void live_remove(const void *p)
+static __attribute__((noinline)) void live_remove(const void *p)
 {
-    uint8_t *count = filter_of(p);
-    if (*count == 0)
-        return; /* the common case: no picked block hashes here */
     uint32_t i = live_home(p);
     while (H.live[i].ptr != p) {
         if (H.live[i].ptr == NULL)
@@ -127,8 +135,9 @@ static void live_remove(const void *p)
     }
     H.freed++;
     H.nlive--;
-    if (*count < UINT8_MAX)
-        (*count)--;
+    uint32_t f = filter_slot(p);
+    if (H.filter[f] < UINT8_MAX && --H.filter[f] == 0)
+        H.bits[f >> 6] &= ~(1ULL << (f & 63));
     for (uint32_t j = i;;) { /* pull later entries of the run back over the hole */
         j = (j + 1) & (LIVE_SLOTS - 1);
         if (H.live[j].ptr == NULL)
@@ -173,7 +182,7 @@ static inline void allocated(void *p, size_t size)
 
 static inline void freeing(void *p)
 {
-    if (p != NULL && H.nlive > 0)
+    if (__builtin_expect(p != NULL && maybe_live(p), 0)) /* no picked block has these bits */
         live_remove(p);
 }
 
@@ -295,6 +304,7 @@ static PyObject *heap_start(PyObject *m, PyObject *args)
         return PyErr_NoMemory();
     memset(H.live, 0, sizeof(dg_live) * LIVE_SLOTS);
     memset(H.filter, 0, FILTER_SLOTS);
+    memset(H.bits, 0, sizeof(H.bits));
     memset(H.alloc_n, 0, sizeof(int64_t) * (MAX_STACKS + 1));
     memset(H.alloc_bytes, 0, sizeof(int64_t) * (MAX_STACKS + 1));
     H.nlive = 0;
