@@ -171,13 +171,28 @@ static void pick(void *p, size_t size)
     H.busy = 0;
 }
 
-static inline void allocated(void *p, size_t size)
+/* The hot paths below end in a tail call to the allocator they wrap and keep no frame: an
+ * unpicked allocation pays a decrement and a jump, a free a bit test and a jump. What is rare
+ * (a pick, a picked block's free) is out of line. */
+static __attribute__((noinline)) void *picking(dg_domain *d, void *p, size_t size)
 {
-    if (p == NULL || !H.on)
-        return;
-    H.countdown -= (int64_t)size;
-    if (H.countdown <= 0 && !H.busy)
+    if (!H.on)
+        H.countdown = INT64_MAX; /* left in a chain while off: only forwards */
+    else if (p != NULL && !H.busy)
         pick(p, size);
+    return p;
+}
+
+static __attribute__((noinline)) void free_picked(dg_domain *d, void *p)
+{
+    live_remove(p);
+    d->saved.free(d->saved.ctx, p);
+}
+
+static inline int picks(size_t size)
+{ /* the countdown also runs while off, so that reaches_us() sees the hook reached */
+    H.countdown -= (int64_t)size;
+    return __builtin_expect(H.countdown <= 0, 0);
 }
 
 static inline void freeing(void *p)
@@ -189,17 +204,17 @@ static inline void freeing(void *p)
 static void *h_malloc(void *ctx, size_t size)
 {
     dg_domain *d = ctx;
-    void *p = d->saved.malloc(d->saved.ctx, size);
-    allocated(p, size);
-    return p;
+    if (picks(size))
+        return picking(d, d->saved.malloc(d->saved.ctx, size), size);
+    return d->saved.malloc(d->saved.ctx, size);
 }
 
 static void *h_calloc(void *ctx, size_t n, size_t elsize)
 {
     dg_domain *d = ctx;
-    void *p = d->saved.calloc(d->saved.ctx, n, elsize);
-    allocated(p, n * elsize);
-    return p;
+    if (picks(n * elsize))
+        return picking(d, d->saved.calloc(d->saved.ctx, n, elsize), n * elsize);
+    return d->saved.calloc(d->saved.ctx, n, elsize);
 }
 
 static void *h_realloc(void *ctx, void *old, size_t size)
@@ -208,7 +223,8 @@ static void *h_realloc(void *ctx, void *old, size_t size)
     void *p = d->saved.realloc(d->saved.ctx, old, size);
     if (p != NULL) { /* on failure the old block is kept, and so is its record */
         freeing(old);
-        allocated(p, size);
+        if (picks(size))
+            picking(d, p, size);
     }
     return p;
 }
@@ -216,8 +232,10 @@ static void *h_realloc(void *ctx, void *old, size_t size)
 static void h_free(void *ctx, void *p)
 {
     dg_domain *d = ctx;
-    freeing(p);
-    d->saved.free(d->saved.ctx, p);
+    if (__builtin_expect(p != NULL && maybe_live(p), 0)) /* no picked block has these bits */
+        free_picked(d, p);
+    else
+        d->saved.free(d->saved.ctx, p);
 }
 
 static void hook(dg_domain *d)
