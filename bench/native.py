@@ -27,6 +27,8 @@ HZ = 100
 PARKED_DEPTH = DEPTH + 2  # 29 frames from the thread's bootstrap to Condition.wait, as the busy one
 CHILD = os.path.join(ROOT, "bench", "native_child.py")
 TARGETS = {1: 0.2, 100: 0.12, 1000: 0.12}
+PARTS = {"walk_ns": "reading the threads", "stop_ns": "stopping the world",
+         "resume_ns": "letting it go"}
 
 
 def tick_rows(reps: int, block_s: float) -> list[Row]:
@@ -40,11 +42,12 @@ def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
     samplers = {"native": NativeSampler(HZ, 1.0), "python": Sampler(HZ, 1.0)}
     per_tick: dict[str, list[float]] = {"native": [], "python": []}
     hz: dict[str, list[float]] = {"native": [], "python": []}
+    parts: dict[str, list[float]] = {part: [] for part in PARTS}
     crowd = IdleCrowd(n - 1, 0, depth=PARKED_DEPTH) if n > 1 else contextlib.nullcontext()
     with BusyThreads(1), crowd:
         time.sleep(0.3)
         interleave({name: (lambda name=name: _tick_block(samplers[name], block_s,
-                                                         per_tick[name], hz[name]))
+                                                         per_tick[name], hz[name], parts))
                     for name in samplers}, reps, seed=n)
     for sampler in samplers.values():
         sampler.stop()
@@ -55,7 +58,10 @@ def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
         f"native/python sampler CPU per tick, {n:,} thread{plural} (~30 frames)",
         f"{ratio.median:.3f}x (IQR {ratio.q1:.3f}..{ratio.q3:.3f}, n={ratio.n})",
         f"<= {target:g}x", ratio.median <= target,
-        f"native {fmt(nat, ' us', digits=1)}, python {fmt(py, ' us', digits=0)} of each "
+        f"native {fmt(nat, ' us', digits=1)} (wall time in it: "
+        + ", ".join(f"{what} {summarize(parts[part]).median:.1f} us"
+                    for part, what in PARTS.items())
+        + f"; the rest is waking up), python {fmt(py, ' us', digits=0)} of each "
         f"sampler's own thread CPU per tick (stats().cpu_ns over ticks, waking up included), "
         f"budget 1.0 so neither stretches for its cost: effective "
         f"{summarize(hz['native']).median:.0f} Hz vs {summarize(hz['python']).median:.0f} Hz; "
@@ -64,16 +70,22 @@ def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
         "after a 0.2 s warm-up, the two samplers in a fresh random order per repetition")
 
 
-def _tick_block(sampler, block_s: float, per_tick: list[float], hz: list[float]) -> float:
-    if isinstance(sampler, Sampler):
+def _tick_block(sampler, block_s: float, per_tick: list[float], hz: list[float],
+                parts: dict[str, list[float]]) -> float:
+    native = isinstance(sampler, NativeSampler)
+    if not native:
         _wait_idle(sampler)
     window = sampler.open_window()
     time.sleep(0.2)  # the first ticks read every stack cold
     s0, t0 = sampler.stats(), time.monotonic_ns()
+    n0 = sampler.native_stats() if native else {}
     time.sleep(block_s)
     s1, t1 = sampler.stats(), time.monotonic_ns()
+    n1 = sampler.native_stats() if native else {}
     window.close()
     ticks = max(s1.ticks - s0.ticks, 1)
+    for part in PARTS if native else ():
+        parts[part].append((n1[part] - n0[part]) / ticks / 1e3)
     per_tick.append((s1.cpu_ns - s0.cpu_ns) / ticks / 1e3)
     hz.append(ticks * 1e9 / (t1 - t0))
     return per_tick[-1]

@@ -6,7 +6,7 @@
  * threads a tick waited about 50 ms; and each hand-off puts the holder to sleep twice. Instead the
  * sampler takes the GIL's mutex (which every thread needs to take or give up the GIL) and asks
  * the holder to let go. The holder reaches its next check, marks itself detached and blocks on
- * the mutex (the kernel shows it in a futex wait on that word), at the same point where it would
+ * the mutex (its word then marks a waiter; the kernel shows it in a futex wait), at the same point where it would
  * give the GIL up: its frames are complete, as they are when another thread takes the GIL. No other thread can run Python meanwhile, since taking
  * the GIL needs the mutex. The tick reads every thread, then names itself the last holder (so
  * that the holder does not wait for a switch to it) and lets the mutex go: the holder gives the
@@ -103,8 +103,8 @@ static inline void dg_gil_ask_locked(PyInterpreterState *interp, PyThreadState *
 }
 
 /* Whether the holder has marked itself detached on its way to give the GIL up: it then touches
- * no Python object, and is blocked on the mutex or about to be (the caller also waits for the
- * kernel to show it blocked there). `holder` must be a live thread state (the caller holds the
+ * no Python object, and is blocked on the mutex or about to be (the caller also waits until the
+ * mutex's word, or else the kernel, shows it blocked there). `holder` must be a live thread state (the caller holds the
  * thread list's lock and found it there). */
 static inline int dg_gil_holder_stopped(PyThreadState *holder)
 {
@@ -115,6 +115,23 @@ static inline int dg_gil_holder_stopped(PyThreadState *holder)
 #else
     (void)holder;
     return _Py_atomic_load_relaxed(&_PyRuntime.gilstate.tstate_current) == 0;
+#endif
+}
+
+/* Whether a thread waits on the GIL's mutex, held by the caller: 1 or 0 from the lock word,
+ * which glibc sets to 2 (locked, with waiters) before a waiter's futex wait, after everything the
+ * waiter stored before it asked for the lock (the exchange is a locked instruction); -1 where the
+ * C library's word is not known. The caller reads it once as it takes the mutex: a 2 then may be
+ * left from an earlier contended lock, and the word says nothing for that stop. Another thread
+ * than the holder may be the waiter: it wants the GIL, and taking it wakes the holder from any
+ * wait for a switch, so the holder's last_holder store may come after the resume's. */
+static inline int dg_gil_mutex_waited(struct _gil_runtime_state *gil)
+{
+#if defined(__GLIBC__)
+    return __atomic_load_n(&gil->mutex.__data.__lock, __ATOMIC_ACQUIRE) == 2;
+#else
+    (void)gil;
+    return -1;
 #endif
 }
 

@@ -46,7 +46,9 @@
 #define MAX_COUNTERS 16384
 #define MAX_DEPTH_CAP 512
 #define RING_CAP (1u << 16)
-#define CLOCK_EVERY_MAX 16  /* a parked thread's clock is read at least every 16 ticks */
+/* A parked thread's clock is read at least every 64 ticks (a system call each, the most of a
+ * crowd's tick at 16); one whose innermost frame moves is read at every tick. */
+#define CLOCK_EVERY_MAX 64
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
 #define BUDGET_TICKS 8
 #define MAX_LOOPS 64 /* asyncio event loops followed */
@@ -54,6 +56,7 @@
 #define STOP_WAIT_NS 200000 /* how long a tick waits for the GIL's holder to stop (gil.h) */
 #define STATE_FDS 64 /* kept /proc descriptors, at most: the application owns the fd limit */
 #define INTERNAL_PREFIX "duragraph-pprof"
+#define PREFETCH_AHEAD 6 /* threads ahead of the one read, in a tick's passes */
 
 typedef struct {
     uint64_t serial;
@@ -88,7 +91,13 @@ typedef struct {
     dg_mark mark;
     int walked;
     uint32_t stack;
-    uint32_t wall_at; /* where its wall counter was last tick: checked, then used without a probe */
+    /* wall time at one key (stack, task) since it came there, added to its counter (wall_at)
+     * only when the key changes, the thread ends or the counters are drained: a parked thread's
+     * tick then touches no counter */
+    int wall_valid;
+    uint32_t wall_at, wall_stack;
+    PyObject *wall_task; /* held by its counter */
+    int64_t wall_n, wall_ns;
     /* the CPU clock */
     int64_t cpu_last;
     int cpu_valid;
@@ -161,7 +170,8 @@ typedef struct {
     } loops[MAX_LOOPS];
     int nloops;
     uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns,
-        state_unread, stopped, stop_missed;
+        state_unread, stopped, stopped_by_word, stop_missed,
+        walk_ns, stop_ns, resume_ns; /* wall time reading, stopping the world, letting it go */
 } Sampler;
 
 static int running_samplers = 0; /* live sampler threads in this process (GIL-guarded) */
@@ -450,13 +460,25 @@ static void settle(Sampler *s, dg_thread *r, int known)
     r->run_task = r->pend_task;
 }
 
+/* The wall time held in the record, into its counter. */
+static void wall_flush(Sampler *s, dg_thread *r)
+{
+    if (r->wall_valid && r->wall_n > 0) {
+        s->counters[r->wall_at].wall_n += r->wall_n;
+        s->counters[r->wall_at].wall_ns += r->wall_ns;
+    }
+    r->wall_n = r->wall_ns = 0;
+}
+
 /* Before the counters go to Python: settle what waits, and use no key of theirs again. */
 static void settle_all(Sampler *s)
 {
     for (int i = 0; i < s->nthreads; i++) {
         settle(s, &s->threads[i], 0);
         release_held(s, &s->threads[i], 0);
+        wall_flush(s, &s->threads[i]);
         s->threads[i].run_valid = 0;
+        s->threads[i].wall_valid = 0;
     }
 }
 
@@ -590,16 +612,19 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
         r->mark = mark;
         r->walked = 1;
     }
-    dg_counter *c = &s->counters[r->wall_at]; /* a parked thread's, nearly always */
-    if (r->wall_at >= s->ncounters || c->serial != r->serial || c->stack != r->stack ||
-        c->task != task) {
-        c = counter(s, r, r->stack, task);
-        if (c != NULL)
+    if (!r->wall_valid || r->wall_stack != r->stack || r->wall_task != task) {
+        wall_flush(s, r);
+        dg_counter *c = counter(s, r, r->stack, task);
+        r->wall_valid = c != NULL;
+        if (c != NULL) {
             r->wall_at = (uint32_t)(c - s->counters);
+            r->wall_stack = r->stack;
+            r->wall_task = task;
+        }
     }
-    if (c != NULL) {
-        c->wall_n++;
-        c->wall_ns += wall_ns;
+    if (r->wall_valid) { /* a parked thread's, nearly always: its counter is not touched */
+        r->wall_n++;
+        r->wall_ns += wall_ns;
     }
     if (cpu >= 0) /* idle since at the same key: the held delta was burnt before it came here */
         release_held(s, r, r->stack == r->held_stack && task == r->held_task &&
@@ -656,6 +681,10 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     int npairs = 0, added = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
+        /* a crowd's tick is bound by cache misses: ask ahead for what the list held last tick
+         * (an address only: it is not read until the list itself leads there) */
+        if (npairs + PREFETCH_AHEAD < s->npairs)
+            __builtin_prefetch(s->pairs[npairs + PREFETCH_AHEAD].ts);
         if (ts == s->own || ts->thread_id == 0 || dg_current(ts) == NULL)
             continue;
         /* the list seldom changes: the record at this place last tick, if it is this thread's */
@@ -687,6 +716,10 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
     }
     for (int i = 0; i < npairs; i++) {
+        if (i + PREFETCH_AHEAD < npairs) { /* listed this tick: its frame pointer may be read */
+            dg_prefetch_mark(s->pairs[i + PREFETCH_AHEAD].ts);
+            __builtin_prefetch(&s->threads[s->pairs[i + PREFETCH_AHEAD].thread]);
+        }
         dg_thread *r = &s->threads[s->pairs[i].thread];
         if (!stopped)
             r->fresh = 0;
@@ -713,6 +746,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         } else {
             settle(s, r, 0);
             release_held(s, r, 0);
+            wall_flush(s, r);
             thread_forget_fd(s, r);
             if (!r->resolved)
                 s->unresolved--;
@@ -748,6 +782,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     struct _gil_runtime_state *gil = dg_gil(s->interp);
     *holder = NULL;
     pthread_mutex_lock(&gil->mutex);
+    int by_word = dg_gil_mutex_waited(gil) == 0; /* else the kernel is asked (gil.h) */
     if (!dg_gil_locked(gil)) { /* free: taking it costs no wait */
         pthread_mutex_unlock(&gil->mutex);
         return 0;
@@ -770,13 +805,18 @@ static int stop_world(Sampler *s, PyThreadState **holder)
         /* detached, then blocked on the mutex: by then it has written all it writes before
          * giving the GIL up (last_holder among them, which the resume overwrites) */
         if (dg_gil_holder_stopped(h)) {
-            long nr;
-            uintptr_t word;
-            int in = thread_syscall(s, r, &nr, &word);
-            if (in < 0)
-                break; /* the kernel does not say: take the GIL the usual way */
-            if ((stopped = in == 1 && nr == SYS_futex && dg_gil_is_mutex(gil, word)))
-                break;
+            if (by_word) {
+                if ((stopped = dg_gil_mutex_waited(gil) == 1))
+                    break;
+            } else {
+                long nr;
+                uintptr_t word;
+                int in = thread_syscall(s, r, &nr, &word);
+                if (in < 0)
+                    break; /* the kernel does not say: take the GIL the usual way */
+                if ((stopped = in == 1 && nr == SYS_futex && dg_gil_is_mutex(gil, word)))
+                    break;
+            }
         }
         int64_t waited = clock_ns(CLOCK_MONOTONIC) - since;
         if (waited > STOP_WAIT_NS)
@@ -791,6 +831,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
         return 0;
     }
     s->stopped++;
+    s->stopped_by_word += (uint64_t)by_word;
     return 1;
 }
 
@@ -834,7 +875,9 @@ static void *run(void *arg)
         pthread_mutex_unlock(&s->mu);
         PyThreadState *holder;
         pthread_mutex_lock(&world_stop);
+        int64_t asked = clock_ns(CLOCK_MONOTONIC);
         int stopped = stop_world(s, &holder);
+        s->stop_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - asked);
         if (!stopped) {
             pthread_mutex_unlock(&world_stop);
             PyEval_RestoreThread(ts);
@@ -845,11 +888,14 @@ static void *run(void *arg)
             deadline = now;
         }
         tick(s, now - last, holder, stopped);
+        int64_t walked = clock_ns(CLOCK_MONOTONIC);
+        s->walk_ns += (uint64_t)(walked - now);
         last = now;
         if (stopped) {
             head_unlock();
             dg_gil_resume(dg_gil(s->interp), ts);
             pthread_mutex_unlock(&world_stop);
+            s->resume_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - walked);
         } else {
             PyEval_SaveThread();
         }
@@ -1042,6 +1088,8 @@ static PyObject *Sampler_compact(Sampler *s, PyObject *args)
         dg_drop_refs(refs, nrefs);
         return PyErr_NoMemory();
     }
+    for (int i = 0; i < s->nthreads; i++)
+        wall_flush(s, &s->threads[i]);
     for (uint32_t i = 0; i < ncounters; i++) {
         tasks[i] = s->counters[i].task;
         s->lost += (uint64_t)s->counters[i].wall_n;
@@ -1049,6 +1097,7 @@ static PyObject *Sampler_compact(Sampler *s, PyObject *args)
     s->ncounters = 0;
     dg_index_clear(&s->counter_ix);
     for (int i = 0; i < s->nthreads; i++) {
+        s->threads[i].wall_valid = 0;
         s->threads[i].walked = 0;
         s->threads[i].run_valid = 0;
         s->threads[i].pending = 0;
@@ -1122,12 +1171,15 @@ static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
 static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns, "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns,
+        "walk_ns", (unsigned long long)s->walk_ns, "stop_ns", (unsigned long long)s->stop_ns,
+        "resume_ns", (unsigned long long)s->resume_ns, "samples",
         (unsigned long long)s->samples, "ticks", (unsigned long long)s->ticks, "dropped",
         (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
         (unsigned long long)s->head_busy, "threads_over", (unsigned long long)s->threads_over,
         "ring_lost", (unsigned long long)s->ring_lost, "state_unread",
         (unsigned long long)s->state_unread, "stopped", (unsigned long long)s->stopped,
+        "stopped_by_word", (unsigned long long)s->stopped_by_word,
         "stop_missed", (unsigned long long)s->stop_missed, "effective_hz", 1e9 / (double)s->interval_ns,
         "stacks", s->st.nstacks, "codes", s->st.ncodes, "counters", s->ncounters, "threads",
         s->nthreads, "running", running_samplers);
