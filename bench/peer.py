@@ -57,17 +57,23 @@ class _Failed(Exception):
     pass
 
 
+def _named(cmd: list[str]) -> str:
+    """The child's script and first arguments, the script as the repository names it."""
+    script = os.path.relpath(cmd[1], ROOT) if os.path.isabs(cmd[1]) else cmd[1]
+    return " ".join([script, *cmd[2:4]])
+
+
 def _run(cmd: list[str], timeout: float) -> str:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        raise _Failed(f"`{' '.join(cmd[1:4])}` took over {timeout:g} s") from None
+        raise _Failed(f"`{_named(cmd)}` took over {timeout:g} s") from None
     except OSError as exc:
         raise _Failed(f"`{cmd[0]}` could not run: {exc}") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise _Failed(f"`{' '.join(cmd[1:4])}` exited {done.returncode}: {last[:300]}")
+        raise _Failed(f"`{_named(cmd)}` exited {done.returncode}: {last[:300]}")
     return done.stdout
 
 

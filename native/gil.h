@@ -135,6 +135,22 @@ static inline int dg_gil_mutex_waited(struct _gil_runtime_state *gil)
 #endif
 }
 
+/* Whether a thread state is attached (runs Python) where the version keeps that per thread
+ * (3.12 and later; 3.10 and 3.11 keep one current thread state, which the holder check reads).
+ * A stopped tick finding one drops its reading: last_holder may be stale (a thread state swapped
+ * in under the GIL), and then the detached one it names is not the thread running Python. */
+static inline int dg_thread_attached(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return _Py_atomic_load_int_relaxed(&ts->state) == _Py_THREAD_ATTACHED;
+#elif PY_VERSION_HEX >= 0x030C0000
+    return ((volatile PyThreadState *)ts)->_status.active;
+#else
+    (void)ts;
+    return 0;
+#endif
+}
+
 /* End a stop: name `own` the last holder, so that the holder, finding that someone else took
  * the GIL since it was asked, gives it up without waiting for a switch; then let the mutex go.
  * The switch mutex guards last_holder, taken inside the GIL's mutex as take_gil takes it. */

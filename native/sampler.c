@@ -137,6 +137,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int running, stopping;
+    int by_word; /* the last stop was confirmed by the GIL mutex's word */
     PyThreadState *own;
     PyInterpreterState *interp;
     int64_t interval_ns;
@@ -678,9 +679,10 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     uint64_t now = ++s->tick_no;
     dg_span gil = dg_gil_span(dg_gil(s->interp));
     /* first every thread's record, so that a new thread is named before its first sample */
-    int npairs = 0, added = 0;
+    int npairs = 0, added = 0, intruder = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
+        intruder |= stopped && ts != s->own && dg_thread_attached(ts);
         /* a crowd's tick is bound by cache misses: ask ahead for what the list held last tick
          * (an address only: it is not read until the list itself leads there) */
         if (npairs + PREFETCH_AHEAD < s->npairs)
@@ -715,7 +717,12 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     } else if (!stopped && s->unresolved > 0 && (added || asked || (now & 7) == 0)) {
         thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
     }
-    for (int i = 0; i < npairs; i++) {
+    if (intruder) { /* the world was not stopped after all (gil.h): read nothing */
+        s->stopped--;
+        s->stopped_by_word -= (uint64_t)s->by_word;
+        s->stop_missed++;
+    }
+    for (int i = 0; i < (intruder ? 0 : npairs); i++) {
         if (i + PREFETCH_AHEAD < npairs) { /* listed this tick: its frame pointer may be read */
             dg_prefetch_mark(s->pairs[i + PREFETCH_AHEAD].ts);
             __builtin_prefetch(&s->threads[s->pairs[i + PREFETCH_AHEAD].thread]);
@@ -831,7 +838,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
         return 0;
     }
     s->stopped++;
-    s->stopped_by_word += (uint64_t)by_word;
+    s->stopped_by_word += (uint64_t)(s->by_word = by_word);
     return 1;
 }
 
