@@ -71,6 +71,12 @@ static inline PyThreadState *dg_gil_last_holder(struct _gil_runtime_state *gil)
 #endif
 }
 
+/* The switch interval (sys.setswitchinterval), in microseconds. */
+static inline unsigned long dg_gil_interval_us(struct _gil_runtime_state *gil)
+{
+    return gil->interval >= 1 ? gil->interval : 1;
+}
+
 /* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
  * them wants the GIL; it is not blocked in the program. */
 static inline dg_span dg_gil_span(struct _gil_runtime_state *gil)
@@ -151,18 +157,38 @@ static inline int dg_thread_attached(PyThreadState *ts)
 #endif
 }
 
-/* End a stop: name `own` the last holder, so that the holder, finding that someone else took
- * the GIL since it was asked, gives it up without waiting for a switch; then let the mutex go.
- * The switch mutex guards last_holder, taken inside the GIL's mutex as take_gil takes it. */
-static inline void dg_gil_resume(struct _gil_runtime_state *gil, PyThreadState *own)
+/* Whether a thread waiting for the GIL has already asked the holder to let go (read with the
+ * GIL's mutex held, under which waiters ask): the holder then owes it the forced switch. */
+static inline int dg_gil_drop_requested(PyInterpreterState *interp, PyThreadState *holder)
 {
-    pthread_mutex_lock(&gil->switch_mutex);
 #if PY_VERSION_HEX >= 0x030D0000
-    _Py_atomic_store_ptr_relaxed(&gil->last_holder, own);
+    (void)interp;
+    return holder != NULL && _Py_eval_breaker_bit_is_set(holder, _PY_GIL_DROP_REQUEST_BIT);
 #else
-    _Py_atomic_store_relaxed(&gil->last_holder, (uintptr_t)own);
+    (void)holder;
+    return _Py_atomic_load_relaxed(&interp->ceval.gil_drop_request) != 0;
 #endif
-    pthread_mutex_unlock(&gil->switch_mutex);
+}
+
+/* End a stop and let the mutex go. If only the tick had asked the holder to let go, take the
+ * request back first: the holder then gives the GIL up and takes it back with no wait for a
+ * switch that nobody would make, and no switch is counted, so a waiter's own interval runs on
+ * and it asks in its turn. (Naming another thread the last holder instead would count a switch
+ * at every tick and keep a waiter from ever asking while ticks come faster than its interval.)
+ * The eval breaker is left set: the holder's take_gil recomputes it. If a waiter had asked
+ * before the tick, its request stands, and the holder waits until that waiter has the GIL. */
+static inline void dg_gil_resume(struct _gil_runtime_state *gil, PyInterpreterState *interp,
+                                 PyThreadState *holder, int waiter)
+{
+    if (!waiter) {
+#if PY_VERSION_HEX >= 0x030D0000
+        (void)interp;
+        _Py_unset_eval_breaker_bit(holder, _PY_GIL_DROP_REQUEST_BIT);
+#else
+        (void)holder;
+        _Py_atomic_store_relaxed(&interp->ceval.gil_drop_request, 0);
+#endif
+    }
     pthread_mutex_unlock(&gil->mutex);
 }
 

@@ -138,6 +138,8 @@ typedef struct {
     pthread_cond_t cv;
     int running, stopping;
     int by_word; /* the last stop was confirmed by the GIL mutex's word */
+    int waiter;  /* a thread had asked for the GIL before the last stop (gil.h) */
+    int64_t last_stop_ns;
     PyThreadState *own;
     PyInterpreterState *interp;
     int64_t interval_ns;
@@ -796,8 +798,13 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     }
     PyThreadState *h = dg_gil_last_holder(gil);
     *holder = h;
+    s->waiter = dg_gil_drop_requested(s->interp, h);
     dg_gil_ask_locked(s->interp, h);
-    if (!s->can_stop || s->want_gil || !head_trylock()) {
+    /* each stop makes the holder give the GIL up and signal its waiters, which restarts their
+     * switch interval: a waiter asks in its turn only if stops are a good interval apart */
+    int64_t now = clock_ns(CLOCK_MONOTONIC);
+    int spaced = now - s->last_stop_ns >= 1500LL * (int64_t)dg_gil_interval_us(gil);
+    if (!s->can_stop || s->want_gil || !spaced || !head_trylock()) {
         pthread_mutex_unlock(&gil->mutex);
         return 0;
     }
@@ -838,6 +845,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
         return 0;
     }
     s->stopped++;
+    s->last_stop_ns = now;
     s->stopped_by_word += (uint64_t)(s->by_word = by_word);
     return 1;
 }
@@ -900,7 +908,7 @@ static void *run(void *arg)
         last = now;
         if (stopped) {
             head_unlock();
-            dg_gil_resume(dg_gil(s->interp), ts);
+            dg_gil_resume(dg_gil(s->interp), s->interp, holder, s->waiter);
             pthread_mutex_unlock(&world_stop);
             s->resume_ns += (uint64_t)(clock_ns(CLOCK_MONOTONIC) - walked);
         } else {

@@ -333,3 +333,27 @@ def test_forks_while_ticks_stop_the_world_never_leave_the_child_a_held_lock():
         sampler.stop()
     assert stats["stop_missed"] + stats["stopped"] > 0, "no tick tried to stop the world"
     assert hung == 0, f"{hung} of 200 children hung in os.fork"
+
+
+def test_a_thread_waiting_for_the_gil_is_not_starved_by_fast_stopped_ticks():
+    """Each stopped tick makes the GIL's holder give it up and signal its waiters, which restarts
+    a waiter's switch interval; ticks faster than the interval kept a waiter from ever asking
+    (it got the GIL about every 128 ms, at the ticks that take the GIL). Behind a busy thread
+    and under a 1 kHz sampler, a 1 ms sleep must get the GIL back within a few intervals."""
+    sampler = NativeSampler(1000, 1.0)
+    window = sampler.open_window()
+    try:
+        with BusyThreads(1):
+            time.sleep(0.2)
+            gaps = []
+            for _ in range(100):
+                t0 = time.perf_counter()
+                time.sleep(0.001)
+                gaps.append(time.perf_counter() - t0)
+        stats = sampler.native_stats()
+    finally:
+        window.close()
+        sampler.stop()
+    gaps.sort()
+    assert stats["stopped"] > 0, stats
+    assert gaps[50] < 0.020 and gaps[95] < 0.060, (gaps[50], gaps[95])
