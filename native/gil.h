@@ -8,9 +8,10 @@
  * the holder to let go. The holder reaches its next check, marks itself detached and blocks on
  * the mutex (its word then marks a waiter; the kernel shows it in a futex wait), at the same point where it would
  * give the GIL up: its frames are complete, as they are when another thread takes the GIL. No other thread can run Python meanwhile, since taking
- * the GIL needs the mutex. The tick reads every thread, then names itself the last holder (so
- * that the holder does not wait for a switch to it) and lets the mutex go: the holder gives the
- * GIL up and takes it back, or a waiter takes it, as at any switch; one sleep instead of two.
+ * the GIL needs the mutex. The tick reads every thread, takes back its own request to let go
+ * (so that the holder does not wait for a switch nobody makes) and lets the mutex go: the holder
+ * gives the GIL up and takes it back, or a waiter takes it, as at any switch; one sleep instead
+ * of two.
  *
  * A stopped tick has no thread state: it calls nothing that needs one (no attribute lookups, no
  * error handling), only reads and reference counts of objects that stay alive. What needs more
@@ -129,8 +130,8 @@ static inline int dg_gil_holder_stopped(PyThreadState *holder)
  * waiter stored before it asked for the lock (the exchange is a locked instruction); -1 where the
  * C library's word is not known. The caller reads it once as it takes the mutex: a 2 then may be
  * left from an earlier contended lock, and the word says nothing for that stop. Another thread
- * than the holder may be the waiter: it wants the GIL, and taking it wakes the holder from any
- * wait for a switch, so the holder's last_holder store may come after the resume's. */
+ * than the holder may be the waiter (it wants the GIL): the holder is then detached, in the C
+ * code between giving up its thread state and the mutex, where it reads no frame. */
 static inline int dg_gil_mutex_waited(struct _gil_runtime_state *gil)
 {
 #if defined(__GLIBC__)

@@ -195,9 +195,14 @@ static inline int picks(size_t size)
     return __builtin_expect(H.countdown <= 0, 0);
 }
 
+static inline int may_be_picked(const void *p)
+{ /* nearly never: no picked block has these bits */
+    return __builtin_expect(p != NULL && maybe_live(p), 0);
+}
+
 static inline void freeing(void *p)
 {
-    if (__builtin_expect(p != NULL && maybe_live(p), 0)) /* no picked block has these bits */
+    if (may_be_picked(p))
         live_remove(p);
 }
 
@@ -232,7 +237,7 @@ static void *h_realloc(void *ctx, void *old, size_t size)
 static void h_free(void *ctx, void *p)
 {
     dg_domain *d = ctx;
-    if (__builtin_expect(p != NULL && maybe_live(p), 0)) /* no picked block has these bits */
+    if (may_be_picked(p))
         free_picked(d, p);
     else
         d->saved.free(d->saved.ctx, p);

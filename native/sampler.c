@@ -817,7 +817,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     int stopped = 0;
     while (r != NULL) {
         /* detached, then blocked on the mutex: by then it has written all it writes before
-         * giving the GIL up (last_holder among them, which the resume overwrites) */
+         * giving the GIL up */
         if (dg_gil_holder_stopped(h)) {
             if (by_word) {
                 if ((stopped = dg_gil_mutex_waited(gil) == 1))
