@@ -141,8 +141,10 @@ def _same_stacks(sampler: NativeSampler, stop_world: bool) -> None:
         _, wall = _wall_for(0.3, sampler)
         stats = sampler.native_stats()
         assert stats["stopped"] > 0 if stop_world else stats["stopped"] == 0, stats
-        if stop_world and platform.libc_ver()[0] == "glibc":  # the mutex's word says it (gil.h)
-            assert stats["stopped_by_word"] == stats["stopped"], stats
+        if stop_world and platform.libc_ver()[0] == "glibc":
+            # the mutex's word confirms a stop unless a contended lock left it set; then the
+            # kernel is asked (gil.h), so most stops, not all, are the word's
+            assert 2 * stats["stopped_by_word"] >= stats["stopped"], stats
     finally:
         release.set()
         for t in threads.values():
