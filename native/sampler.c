@@ -56,7 +56,8 @@
 #define STOP_WAIT_NS 200000 /* how long a tick waits for the GIL's holder to stop (gil.h) */
 #define STATE_FDS 64 /* kept /proc descriptors, at most: the application owns the fd limit */
 #define INTERNAL_PREFIX "duragraph-pprof"
-#define PREFETCH_AHEAD 6 /* threads ahead of the one read, in a tick's passes */
+#define PREFETCH_AHEAD 12 /* threads ahead of the one read, in a tick's passes */
+#define STOP_PREFETCH_AHEAD 16 /* in the stop's pass, which reads one pointer a thread */
 
 typedef struct {
     uint64_t serial;
@@ -809,9 +810,14 @@ static int stop_world(Sampler *s, PyThreadState **holder)
         return 0;
     }
     int listed = 0; /* last_holder may be stale after PyThreadState_Swap: follow only a live one */
+    int at = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL && !listed;
-         ts = PyThreadState_Next(ts))
+         ts = PyThreadState_Next(ts), at++) {
+        /* one miss a thread in a crowd, each waiting for the last: last tick's list, ahead */
+        if (at + STOP_PREFETCH_AHEAD < s->npairs)
+            __builtin_prefetch(s->pairs[at + STOP_PREFETCH_AHEAD].ts);
         listed = ts == h;
+    }
     dg_thread *r = listed ? thread_find(s, h->thread_id) : NULL;
     int64_t since = clock_ns(CLOCK_MONOTONIC);
     int stopped = 0;
