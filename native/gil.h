@@ -80,6 +80,14 @@ static inline unsigned long dg_gil_interval_us(struct _gil_runtime_state *gil)
 
 /* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
  * them wants the GIL; it is not blocked in the program. */
+/* How many times the GIL went to another thread state than its last holder (take_gil counts
+ * under the GIL's mutex). Equal at two ticks: no thread state but the last holder took the GIL
+ * in between, so no other thread ran Python, and their frames are as the first tick read them. */
+static inline unsigned long dg_gil_switches(struct _gil_runtime_state *gil)
+{
+    return ((volatile struct _gil_runtime_state *)gil)->switch_number;
+}
+
 static inline dg_span dg_gil_span(struct _gil_runtime_state *gil)
 {
     dg_span span = {(uintptr_t)gil, (uintptr_t)gil + sizeof(*gil)};

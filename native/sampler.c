@@ -140,6 +140,8 @@ typedef struct {
     int running, stopping;
     int by_word; /* the last stop was confirmed by the GIL mutex's word */
     int waiter;  /* a thread had asked for the GIL before the last stop (gil.h) */
+    int switches_valid; /* the last tick read every thread at GIL switch count `switches` */
+    unsigned long switches;
     int64_t last_stop_ns;
     PyThreadState *own;
     PyInterpreterState *interp;
@@ -174,7 +176,7 @@ typedef struct {
     } loops[MAX_LOOPS];
     int nloops;
     uint64_t ticks, samples, dropped, lost, head_busy, threads_over, ring_lost, cpu_ns,
-        state_unread, stopped, stopped_by_word, stop_missed,
+        state_unread, stopped, stopped_by_word, stop_missed, quiet_ticks,
         walk_ns, stop_ns, resume_ns; /* wall time reading, stopping the world, letting it go */
 } Sampler;
 
@@ -583,10 +585,14 @@ static int running_tasks(Sampler *s, dg_running *out, int stopped)
 }
 
 /* -- one tick --------------------------------------------------------------------------------- */
+/* `still`: the thread has not held the GIL since the last tick (gil.h), so its innermost frame
+ * is not read: a crowd of parked threads then costs no cache miss on their stacks. Its clock is
+ * still read when due, and CPU found then makes it walked, as for any thread. */
 static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject *task,
-                          int64_t wall_ns, int64_t time_ns, int held_gil, dg_span gil)
+                          int64_t wall_ns, int64_t time_ns, int held_gil, dg_span gil, int still)
 {
-    dg_mark mark = dg_mark_of(ts);
+    still = still && r->walked;
+    dg_mark mark = still ? r->mark : dg_mark_of(ts);
     int moved = !r->walked || !dg_same_mark(mark, r->mark);
     if (moved && dg_top(ts) == NULL) { /* only frames Python cannot see yet: a thread starting */
         r->walked = 0;
@@ -601,8 +607,8 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
             cpu = r->cpu_valid && now > r->cpu_last ? now - r->cpu_last : 0;
             r->cpu_last = now;
             r->cpu_valid = 1;
-            if (cpu > 0)
-                moved = 1; /* it ran: the same innermost frame may hide a changed stack */
+            if (cpu > 0) /* it ran, here or before an earlier tick that found the same frame */
+                moved = 1; /* the same innermost frame may hide a changed stack */
             r->clock_every = cpu == 0 && !moved ? (r->clock_every * 2 > CLOCK_EVERY_MAX
                                                        ? CLOCK_EVERY_MAX
                                                        : r->clock_every * 2)
@@ -681,6 +687,11 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     }
     uint64_t now = ++s->tick_no;
     dg_span gil = dg_gil_span(dg_gil(s->interp));
+    /* stopped, the count is stable (the tick holds the GIL's mutex); with the GIL, it counts the
+     * tick's own take, and the next holder's take moves it again */
+    unsigned long switches = dg_gil_switches(dg_gil(s->interp));
+    int quiet = stopped && s->switches_valid && switches == s->switches;
+    s->quiet_ticks += (uint64_t)quiet;
     /* first every thread's record, so that a new thread is named before its first sample */
     int npairs = 0, added = 0, intruder = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
@@ -690,7 +701,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
          * (an address only: it is not read until the list itself leads there) */
         if (npairs + PREFETCH_AHEAD < s->npairs)
             __builtin_prefetch(s->pairs[npairs + PREFETCH_AHEAD].ts);
-        if (ts == s->own || ts->thread_id == 0 || dg_current(ts) == NULL)
+        if (ts == s->own || ts->thread_id == 0)
             continue;
         /* the list seldom changes: the record at this place last tick, if it is this thread's */
         dg_thread *r = NULL;
@@ -699,6 +710,9 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
             if (at < s->nthreads && s->threads[at].ident == ts->thread_id)
                 r = &s->threads[at];
         }
+        /* listed last tick, so it had a frame then, and it still has if it did not run */
+        if (!(quiet && r != NULL && ts != holder) && dg_current(ts) == NULL)
+            continue;
         if (r == NULL)
             r = thread_find(s, ts->thread_id);
         if (r == NULL) {
@@ -720,6 +734,8 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     } else if (!stopped && s->unresolved > 0 && (added || asked || (now & 7) == 0)) {
         thread_names(s, 0); /* a thread not yet (or never) in threading's table: retry now and then */
     }
+    s->switches = switches;
+    s->switches_valid = !intruder;
     if (intruder) { /* the world was not stopped after all (gil.h): read nothing */
         s->stopped--;
         s->stopped_by_word -= (uint64_t)s->by_word;
@@ -727,7 +743,8 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     }
     for (int i = 0; i < (intruder ? 0 : npairs); i++) {
         if (i + PREFETCH_AHEAD < npairs) { /* listed this tick: its frame pointer may be read */
-            dg_prefetch_mark(s->pairs[i + PREFETCH_AHEAD].ts);
+            if (!quiet || s->pairs[i + PREFETCH_AHEAD].ts == holder)
+                dg_prefetch_mark(s->pairs[i + PREFETCH_AHEAD].ts);
             __builtin_prefetch(&s->threads[s->pairs[i + PREFETCH_AHEAD].thread]);
         }
         dg_thread *r = &s->threads[s->pairs[i].thread];
@@ -741,7 +758,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
             if (running[j].ident == r->ident)
                 task = running[j].task;
         PyThreadState *ts = s->pairs[i].ts;
-        sample_thread(s, r, ts, task, wall_ns, time_ns, ts == holder, gil);
+        sample_thread(s, r, ts, task, wall_ns, time_ns, ts == holder, gil, quiet && ts != holder);
     }
     if (!stopped)
         head_unlock();
@@ -1010,6 +1027,7 @@ static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
     }
     s->stopping = 0;
     s->nrecent = s->irecent = 0;
+    s->switches_valid = 0; /* the first tick reads every thread */
     s->interval_ns = 1000000000LL / s->hz;
     sigset_t all, old;
     sigfillset(&all); /* signals belong to Python's main thread, never to the sampler */
@@ -1192,8 +1210,9 @@ static PyObject *Sampler_drain_ticks(Sampler *s, PyObject *Py_UNUSED(ignored))
 static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns,
-        "walk_ns", (unsigned long long)s->walk_ns, "stop_ns", (unsigned long long)s->stop_ns,
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsdsIsIsIsisi}", "cpu_ns", (unsigned long long)s->cpu_ns,
+        "quiet_ticks", (unsigned long long)s->quiet_ticks, "walk_ns",
+        (unsigned long long)s->walk_ns, "stop_ns", (unsigned long long)s->stop_ns,
         "resume_ns", (unsigned long long)s->resume_ns, "samples",
         (unsigned long long)s->samples, "ticks", (unsigned long long)s->ticks, "dropped",
         (unsigned long long)s->dropped, "lost", (unsigned long long)s->lost, "head_busy",
@@ -1217,6 +1236,7 @@ static PyObject *Sampler_forget_in_child(Sampler *s, PyObject *Py_UNUSED(ignored
     threads_forget_fds(s); /* they name the parent's threads */
     s->nthreads = s->npairs = 0;
     s->unresolved = 0;
+    s->switches_valid = 0;
     dg_index_clear(&s->thread_ix);
     PyObject *r = Sampler_drain(s, NULL); /* the parent's samples are not the child's */
     Py_XDECREF(r);

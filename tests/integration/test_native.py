@@ -159,6 +159,50 @@ def _same_stacks(sampler: NativeSampler, stop_world: bool) -> None:
     assert len(expected[str(threads["deep-300"].ident)]) == 128
 
 
+def _first_park(release: threading.Event) -> None:
+    release.wait()
+
+
+def _second_park(release: threading.Lock) -> None:
+    release.acquire()  # its own frame is the innermost: the move changes what a tick compares
+
+
+def _park_twice(first: threading.Event, second: threading.Lock) -> None:
+    _first_park(first)
+    _second_park(second)
+
+
+def test_a_parked_thread_that_moves_is_seen_where_it_went_though_quiet_ticks_skip_parked_stacks():
+    # while only the busy thread takes the GIL, stopped ticks read no parked thread's frames
+    # (native/gil.h); a thread that moves takes the GIL, and the next tick reads it again
+    first, second = threading.Event(), threading.Lock()
+    second.acquire()
+    mover = threading.Thread(target=_park_twice, args=(first, second), name="mover")
+    with BusyThreads(1):
+        mover.start()
+        time.sleep(0.05)
+        sampler = NativeSampler(100, 1.0)
+        window = sampler.open_window()
+        try:
+            time.sleep(1.5)  # long enough that its clock is read only every 64 ticks
+            first.set()
+            time.sleep(0.4)
+            stats = sampler.native_stats()
+        finally:
+            _, wall = window.close()
+            sampler.stop()
+            second.release()
+            mover.join()
+    assert stats["quiet_ticks"] > stats["ticks"] // 4, stats
+    parks: dict[str, int] = {}
+    for sample in _by_thread(wall)[str(mover.ident)]:
+        functions = [f.function.rsplit(".", 1)[-1] for f in sample.stack]
+        park = next(f for f in functions if f.endswith("_park"))
+        parks[park] = parks.get(park, 0) + sample.values[1]
+    # seen in its new place at once, not when its clock is next due (up to 0.64 s later)
+    assert parks.get("_first_park", 0) > 1.0e9 and parks.get("_second_park", 0) > 0.25e9, parks
+
+
 def test_busy_thread_gets_its_cpu_and_every_thread_its_wall():
     with BusyThreads(1) as busy:
         cpu0 = busy.cpu_ns()
