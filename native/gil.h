@@ -78,16 +78,18 @@ static inline unsigned long dg_gil_interval_us(struct _gil_runtime_state *gil)
     return gil->interval >= 1 ? gil->interval : 1;
 }
 
-/* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
- * them wants the GIL; it is not blocked in the program. */
 /* How many times the GIL went to another thread state than its last holder (take_gil counts
  * under the GIL's mutex). Equal at two ticks: no thread state but the last holder took the GIL
- * in between, so no other thread ran Python, and their frames are as the first tick read them. */
+ * in between, so no other thread ran Python, and their frames are as the first tick read them.
+ * The exception is a thread state the holder's own thread swaps in (PyThreadState_Swap) and
+ * runs without a take: rare, and then only that state's stack is late, until its clock is due. */
 static inline unsigned long dg_gil_switches(struct _gil_runtime_state *gil)
 {
     return ((volatile struct _gil_runtime_state *)gil)->switch_number;
 }
 
+/* The GIL's own words (its mutexes and condition variables): a thread in a futex wait on one of
+ * them wants the GIL; it is not blocked in the program. */
 static inline dg_span dg_gil_span(struct _gil_runtime_state *gil)
 {
     dg_span span = {(uintptr_t)gil, (uintptr_t)gil + sizeof(*gil)};
