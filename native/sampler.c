@@ -584,6 +584,15 @@ static int running_tasks(Sampler *s, dg_running *out, int stopped)
     return n;
 }
 
+/* A crowd's passes over the thread list are bound by cache misses, each waiting for the last:
+ * ask ahead for the thread state that stood `ahead` places further last tick (an address only:
+ * it is not read until the list itself leads there). */
+static inline void prefetch_listed(Sampler *s, int at, int ahead)
+{
+    if (at + ahead < s->npairs)
+        __builtin_prefetch(s->pairs[at + ahead].ts);
+}
+
 /* -- one tick --------------------------------------------------------------------------------- */
 /* `still`: the thread has not held the GIL since the last tick (gil.h), so its innermost frame
  * is not read: a crowd of parked threads then costs no cache miss on their stacks. Its clock is
@@ -686,10 +695,11 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         return;
     }
     uint64_t now = ++s->tick_no;
-    dg_span gil = dg_gil_span(dg_gil(s->interp));
+    struct _gil_runtime_state *g = dg_gil(s->interp);
+    dg_span gil = dg_gil_span(g);
     /* stopped, the count is stable (the tick holds the GIL's mutex); with the GIL, it counts the
      * tick's own take, and the next holder's take moves it again */
-    unsigned long switches = dg_gil_switches(dg_gil(s->interp));
+    unsigned long switches = dg_gil_switches(g);
     int quiet = stopped && s->switches_valid && switches == s->switches;
     s->quiet_ticks += (uint64_t)quiet;
     /* first every thread's record, so that a new thread is named before its first sample */
@@ -697,10 +707,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
         intruder |= stopped && ts != s->own && dg_thread_attached(ts);
-        /* a crowd's tick is bound by cache misses: ask ahead for what the list held last tick
-         * (an address only: it is not read until the list itself leads there) */
-        if (npairs + PREFETCH_AHEAD < s->npairs)
-            __builtin_prefetch(s->pairs[npairs + PREFETCH_AHEAD].ts);
+        prefetch_listed(s, npairs, PREFETCH_AHEAD);
         if (ts == s->own || ts->thread_id == 0)
             continue;
         /* the list seldom changes: the record at this place last tick, if it is this thread's */
@@ -830,9 +837,7 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     int at = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL && !listed;
          ts = PyThreadState_Next(ts), at++) {
-        /* one miss a thread in a crowd, each waiting for the last: last tick's list, ahead */
-        if (at + STOP_PREFETCH_AHEAD < s->npairs)
-            __builtin_prefetch(s->pairs[at + STOP_PREFETCH_AHEAD].ts);
+        prefetch_listed(s, at, STOP_PREFETCH_AHEAD);
         listed = ts == h;
     }
     dg_thread *r = listed ? thread_find(s, h->thread_id) : NULL;
