@@ -28,9 +28,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,35 +81,35 @@ typedef struct {
 } dg_tick_record;
 
 typedef struct {
-    unsigned long ident; /* 0: a free record */
-    uint64_t serial;
+    /* first, in one cache line (the table is aligned to lines), all that a tick reads and
+     * writes of a thread that did not move: a crowd of parked threads then costs a line each */
+    _Alignas(64) unsigned long ident; /* 0: a free record */
     uint64_t seen;
-    int internal, resolved;
-    int fresh; /* added in a tick that could not name it: sampled once named */
-    int has_clock;
+    uint64_t clock_due;
+    /* wall time at one key (stack, task) since it came there, added to its counter (wall_at)
+     * only when the key changes, the thread ends or the counters are drained: a parked thread's
+     * tick then touches no counter */
+    PyObject *wall_task; /* held by its counter */
+    int64_t wall_n, wall_ns;
+    uint32_t stack; /* the stack the last walk gave */
+    uint32_t wall_stack;
+    uint8_t internal, fresh; /* fresh: added in a tick that could not name it, sampled once named */
+    uint8_t walked, has_clock, pending, wall_valid;
+    /* the rest */
+    uint64_t serial;
+    int resolved;
     clockid_t clock;
     long tid;     /* the kernel's thread id, 0 until known */
     int state_fd; /* /proc/self/task/<tid>/syscall, kept open; -1 if not */
     char name[NAME_CAP];
-    /* the innermost frame at the last walk, and the stack it gave */
-    dg_mark mark;
-    int walked;
-    uint32_t stack;
-    /* wall time at one key (stack, task) since it came there, added to its counter (wall_at)
-     * only when the key changes, the thread ends or the counters are drained: a parked thread's
-     * tick then touches no counter */
-    int wall_valid;
-    uint32_t wall_at, wall_stack;
-    PyObject *wall_task; /* held by its counter */
-    int64_t wall_n, wall_ns;
+    dg_mark mark; /* the innermost frame at the last walk */
+    uint32_t wall_at;
     /* the CPU clock */
     int64_t cpu_last;
     int cpu_valid;
     uint32_t clock_every;
-    uint64_t clock_due;
-    /* a delta read at the last tick, charged at the next one: `running` says whether the thread
-     * was blocked in a wait when it was read */
-    int pending;
+    /* a delta read at the last tick (`pending`), charged at the next one: `running` says whether
+     * the thread was blocked in a wait when it was read */
     int64_t pend_cpu;
     uint32_t pend_stack;
     PyObject *pend_task;
@@ -124,6 +127,7 @@ typedef struct {
     uint32_t held_stack, held_prev_stack;
     PyObject *held_task, *held_prev_task;
 } dg_thread;
+_Static_assert(offsetof(dg_thread, serial) <= 64, "a still thread's fields fit one cache line");
 
 typedef struct {
     PyObject_HEAD
@@ -135,8 +139,7 @@ typedef struct {
     PyObject *name_key, *native_id_key, *thread_id_key;
     /* the thread */
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    int wake_fd, wake_open; /* an eventfd that stop() writes to end the thread's sleep */
     int running, stopping;
     int by_word; /* the last stop was confirmed by the GIL mutex's word */
     int waiter;  /* a thread had asked for the GIL before the last stop (gil.h) */
@@ -166,6 +169,7 @@ typedef struct {
         PyThreadState *ts;
     } pairs[MAX_THREADS];
     int npairs; /* as the last tick left them */
+    int moved_to[MAX_THREADS]; /* where the records the pairs name went as ended ones left */
     /* counts */
     int state_fds; /* how many records keep a descriptor open */
     /* stopping the world for a tick (gil.h) */
@@ -600,9 +604,13 @@ static inline void prefetch_listed(Sampler *s, int at, int ahead)
 static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject *task,
                           int64_t wall_ns, int64_t time_ns, int held_gil, dg_span gil, int still)
 {
-    still = still && r->walked;
-    dg_mark mark = still ? r->mark : dg_mark_of(ts);
-    int moved = !r->walked || !dg_same_mark(mark, r->mark);
+    still = still && r->walked; /* then neither its frame nor the record's mark is read */
+    dg_mark mark = {NULL, NULL, NULL};
+    int moved = 0;
+    if (!still) {
+        mark = dg_mark_of(ts);
+        moved = !r->walked || !dg_same_mark(mark, r->mark);
+    }
     if (moved && dg_top(ts) == NULL) { /* only frames Python cannot see yet: a thread starting */
         r->walked = 0;
         return; /* its clock is read once it can be seen, so no CPU is lost */
@@ -628,7 +636,8 @@ static void sample_thread(Sampler *s, dg_thread *r, PyThreadState *ts, PyObject 
     if (moved) {
         int n = dg_walk(ts, s->walk_buf, s->max_depth);
         r->stack = dg_stack_intern(&s->st, s->walk_buf, n);
-        r->mark = mark;
+        if (!still)
+            r->mark = mark;
         r->walked = 1;
     }
     if (!r->wall_valid || r->wall_stack != r->stack || r->wall_task != task) {
@@ -703,23 +712,30 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     int quiet = stopped && s->switches_valid && switches == s->switches;
     s->quiet_ticks += (uint64_t)quiet;
     /* first every thread's record, so that a new thread is named before its first sample */
-    int npairs = 0, added = 0, intruder = 0;
+    int npairs = 0, added = 0, intruder = 0, nseen = 0;
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(s->interp); ts != NULL;
          ts = PyThreadState_Next(ts)) {
         intruder |= stopped && ts != s->own && dg_thread_attached(ts);
         prefetch_listed(s, npairs, PREFETCH_AHEAD);
-        if (ts == s->own || ts->thread_id == 0)
+        if (ts == s->own)
             continue;
         /* the list seldom changes: the record at this place last tick, if it is this thread's */
         dg_thread *r = NULL;
-        if (npairs < s->npairs && s->pairs[npairs].ts == ts) {
-            int at = s->pairs[npairs].thread;
-            if (at < s->nthreads && s->threads[at].ident == ts->thread_id)
+        int at = npairs < s->npairs && s->pairs[npairs].ts == ts ? s->pairs[npairs].thread : -1;
+        if (at >= 0 && quiet && ts != holder) {
+            /* only the holder took the GIL since, so this is the thread listed here then, with
+             * the frame it had: a state made since at a freed one's address has not run Python
+             * yet (its first take moves the count), and is read afresh at the next tick that is
+             * not quiet. Its thread id is not read, a cache miss less for each parked thread. */
+            r = &s->threads[at];
+        } else {
+            if (ts->thread_id == 0)
+                continue;
+            if (at >= 0 && s->threads[at].ident == ts->thread_id)
                 r = &s->threads[at];
+            if (dg_current(ts) == NULL)
+                continue;
         }
-        /* listed last tick, so it had a frame then, and it still has if it did not run */
-        if (!(quiet && r != NULL && ts != holder) && dg_current(ts) == NULL)
-            continue;
         if (r == NULL)
             r = thread_find(s, ts->thread_id);
         if (r == NULL) {
@@ -730,6 +746,7 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
             added = 1;
             r->fresh = stopped;
         }
+        nseen += r->seen != now;
         r->seen = now;
         s->pairs[npairs].thread = (int)(r - s->threads);
         s->pairs[npairs++].ts = ts;
@@ -771,12 +788,12 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
         head_unlock();
     /* threads that ended: their last delta goes where it was seen */
     int kept = 0;
-    for (int i = 0; i < s->nthreads; i++) {
+    for (int i = 0; i < (nseen == s->nthreads ? 0 : s->nthreads); i++) {
         dg_thread *r = &s->threads[i];
         if (r->seen == now) {
             if (kept != i)
                 s->threads[kept] = *r;
-            kept++;
+            s->moved_to[i] = kept++;
         } else {
             settle(s, r, 0);
             release_held(s, r, 0);
@@ -786,9 +803,11 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
                 s->unresolved--;
         }
     }
-    if (kept != s->nthreads) {
+    if (nseen != s->nthreads && kept != s->nthreads) {
         s->nthreads = kept;
         thread_reindex(s);
+        for (int i = 0; i < npairs; i++) /* every record a pair names was seen, so kept */
+            s->pairs[i].thread = s->moved_to[s->pairs[i].thread];
     }
     s->ticks++;
     uint64_t next = now + 1;
@@ -896,6 +915,28 @@ static void account(Sampler *s, int64_t cost_ns)
     s->interval_ns = (int64_t)(want > floor_ns ? want : floor_ns);
 }
 
+/* Sleep until `deadline` (monotonic): 1 if asked to stop. A poll on the stop's eventfd, not a
+ * condition variable: every futex wait and wake walks a chain of the process's futex hash, and a
+ * crowd of parked threads makes those chains long (Linux 6.16 and later give a process 16 slots
+ * on a 2-CPU machine); with 1,000 parked threads a timed condition wait cost 25-35 us more. */
+static int sleep_until(Sampler *s, int64_t deadline)
+{
+    while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+        int64_t left = deadline - clock_ns(CLOCK_MONOTONIC);
+        if (left <= 0)
+            return 0;
+        struct timespec t = {left / 1000000000LL, left % 1000000000LL};
+        /* without an eventfd (none could be opened) the sleep runs out, and so does a stop */
+        struct pollfd p = {s->wake_open ? s->wake_fd : -1, POLLIN, 0};
+        if (ppoll(&p, 1, &t, NULL) > 0 && !__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+            uint64_t stale; /* from a stop before this start: drained, or the poll would spin */
+            if (read(s->wake_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
+                s->wake_open = 0;
+        }
+    }
+    return 1;
+}
+
 static void *run(void *arg)
 {
     Sampler *s = arg;
@@ -907,15 +948,7 @@ static void *run(void *arg)
     int64_t last = clock_ns(CLOCK_MONOTONIC), deadline = last;
     int64_t spent = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     PyEval_SaveThread();
-    pthread_mutex_lock(&s->mu);
-    while (!s->stopping) {
-        deadline += s->interval_ns;
-        struct timespec at = {deadline / 1000000000LL, deadline % 1000000000LL};
-        while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &at) != ETIMEDOUT)
-            ;
-        if (s->stopping || dg_finalizing())
-            break;
-        pthread_mutex_unlock(&s->mu);
+    while (!sleep_until(s, deadline += s->interval_ns) && !dg_finalizing()) {
         PyThreadState *holder;
         pthread_mutex_lock(&world_stop);
         int64_t asked = clock_ns(CLOCK_MONOTONIC);
@@ -946,9 +979,7 @@ static void *run(void *arg)
         int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         account(s, cpu - spent);
         spent = cpu;
-        pthread_mutex_lock(&s->mu);
     }
-    pthread_mutex_unlock(&s->mu);
     if (!dg_finalizing()) {
         PyEval_RestoreThread(ts);
         s->own = NULL;
@@ -961,7 +992,9 @@ static void *run(void *arg)
 /* -- the Python type -------------------------------------------------------------------------- */
 static int alloc_tables(Sampler *s)
 {
-    s->threads = calloc(MAX_THREADS, sizeof(dg_thread));
+    s->threads = aligned_alloc(64, MAX_THREADS * sizeof(dg_thread));
+    if (s->threads != NULL)
+        memset(s->threads, 0, MAX_THREADS * sizeof(dg_thread));
     s->counters = calloc(MAX_COUNTERS, sizeof(dg_counter));
     if (!s->threads || !s->counters || dg_stacks_init(&s->st) ||
         dg_index_init(&s->thread_ix, MAX_THREADS) || dg_index_init(&s->counter_ix, MAX_COUNTERS))
@@ -969,15 +1002,14 @@ static int alloc_tables(Sampler *s)
     return 0;
 }
 
-/* The lock and condition the thread sleeps on (the condition on the monotonic clock). */
+/* The eventfd the thread sleeps on: a fresh one in a forked child, which must not share its
+ * parent's (a stop there would wake the child's thread). */
 static void init_sync(Sampler *s)
 {
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    if (s->wake_open)
+        close(s->wake_fd);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->wake_open = s->wake_fd >= 0;
 }
 
 static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
@@ -1030,7 +1062,10 @@ static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_RuntimeError, "the native sampler runs in the main interpreter only");
         return NULL;
     }
-    s->stopping = 0;
+    __atomic_store_n(&s->stopping, 0, __ATOMIC_RELEASE);
+    uint64_t stale;
+    if (s->wake_open && read(s->wake_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
+        s->wake_open = 0;
     s->nrecent = s->irecent = 0;
     s->switches_valid = 0; /* the first tick reads every thread */
     s->interval_ns = 1000000000LL / s->hz;
@@ -1054,10 +1089,10 @@ static PyObject *Sampler_stop(Sampler *s, PyObject *Py_UNUSED(ignored))
         Py_RETURN_FALSE;
     s->running = 0; /* a second stop() returns at once */
     running_samplers--;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    if (s->wake_open && write(s->wake_fd, &one, sizeof(one)) < 0)
+        s->wake_open = 0; /* the sleep runs out instead */
     pthread_t thread = s->thread;
     Py_BEGIN_ALLOW_THREADS
     pthread_join(thread, NULL);
@@ -1261,9 +1296,9 @@ static void Sampler_dealloc(Sampler *s)
         Py_XDECREF(r);
         for (uint32_t i = 0; i < s->ncounters; i++)
             Py_XDECREF(s->counters[i].task);
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->cv);
     }
+    if (s->wake_open)
+        close(s->wake_fd);
     free(s->threads);
     free(s->counters);
     dg_stacks_free(&s->st, 1);

@@ -309,6 +309,20 @@ def test_threads_starting_and_ending_mid_tick_and_stop_start_cycles():
     assert stats["threads"] < 50  # ended threads leave the table
 
 
+def test_stop_ends_the_sleep_between_ticks_at_once_cycle_after_cycle():
+    sampler = NativeSampler(1, 1.0)  # a second between ticks
+    took = []
+    for _ in range(3):
+        window = sampler.open_window()
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        window.close()  # the last window: the thread stops
+        sampler.stop()
+        took.append(time.monotonic() - t0)
+        assert sampler.native_stats()["running"] == 0
+    assert max(took) < 0.5, took  # a stop that waited out the sleep would take up to 1 s
+
+
 def test_a_trace_subscriber_gets_ticks_from_the_native_sampler():
     from duragraph_pprof.core.trace import TraceRecorder
 
