@@ -721,7 +721,9 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
             continue;
         /* the list seldom changes: the record at this place last tick, if it is this thread's */
         dg_thread *r = NULL;
-        int at = npairs < s->npairs && s->pairs[npairs].ts == ts ? s->pairs[npairs].thread : -1;
+        int at = npairs < s->npairs && s->pairs[npairs].ts == ts && s->pairs[npairs].thread < s->nthreads
+                     ? s->pairs[npairs].thread
+                     : -1;
         if (at >= 0 && quiet && ts != holder) {
             /* only the holder took the GIL since, so this is the thread listed here then, with
              * the frame it had: a state made since at a freed one's address has not run Python
