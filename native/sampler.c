@@ -788,24 +788,23 @@ static void tick(Sampler *s, int64_t wall_ns, PyThreadState *holder, int stopped
     }
     if (!stopped)
         head_unlock();
-    /* threads that ended: their last delta goes where it was seen */
-    int kept = 0;
-    for (int i = 0; i < (nseen == s->nthreads ? 0 : s->nthreads); i++) {
-        dg_thread *r = &s->threads[i];
-        if (r->seen == now) {
-            if (kept != i)
-                s->threads[kept] = *r;
-            s->moved_to[i] = kept++;
-        } else {
-            settle(s, r, 0);
-            release_held(s, r, 0);
-            wall_flush(s, r);
-            thread_forget_fd(s, r);
-            if (!r->resolved)
-                s->unresolved--;
+    if (nseen != s->nthreads) { /* threads that ended: their last delta goes where it was seen */
+        int kept = 0;
+        for (int i = 0; i < s->nthreads; i++) {
+            dg_thread *r = &s->threads[i];
+            if (r->seen == now) {
+                if (kept != i)
+                    s->threads[kept] = *r;
+                s->moved_to[i] = kept++;
+            } else {
+                settle(s, r, 0);
+                release_held(s, r, 0);
+                wall_flush(s, r);
+                thread_forget_fd(s, r);
+                if (!r->resolved)
+                    s->unresolved--;
+            }
         }
-    }
-    if (nseen != s->nthreads && kept != s->nthreads) {
         s->nthreads = kept;
         thread_reindex(s);
         for (int i = 0; i < npairs; i++) /* every record a pair names was seen, so kept */
@@ -917,6 +916,14 @@ static void account(Sampler *s, int64_t cost_ns)
     s->interval_ns = (int64_t)(want > floor_ns ? want : floor_ns);
 }
 
+/* Empty the eventfd of a stop's count that nobody waited for (it would keep the poll ready). */
+static void drain_wake(Sampler *s)
+{
+    uint64_t stale;
+    if (s->wake_open && read(s->wake_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
+        s->wake_open = 0;
+}
+
 /* Sleep until `deadline` (monotonic): 1 if asked to stop. A poll on the stop's eventfd, not a
  * condition variable: every futex wait and wake walks a chain of the process's futex hash, and a
  * crowd of parked threads makes those chains long (Linux 6.16 and later give a process 16 slots
@@ -930,11 +937,8 @@ static int sleep_until(Sampler *s, int64_t deadline)
         struct timespec t = {left / 1000000000LL, left % 1000000000LL};
         /* without an eventfd (none could be opened) the sleep runs out, and so does a stop */
         struct pollfd p = {s->wake_open ? s->wake_fd : -1, POLLIN, 0};
-        if (ppoll(&p, 1, &t, NULL) > 0 && !__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
-            uint64_t stale; /* from a stop before this start: drained, or the poll would spin */
-            if (read(s->wake_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
-                s->wake_open = 0;
-        }
+        if (ppoll(&p, 1, &t, NULL) > 0 && !__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
+            drain_wake(s); /* from a stop before this start */
     }
     return 1;
 }
@@ -1065,9 +1069,7 @@ static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     __atomic_store_n(&s->stopping, 0, __ATOMIC_RELEASE);
-    uint64_t stale;
-    if (s->wake_open && read(s->wake_fd, &stale, sizeof(stale)) < 0 && errno != EAGAIN)
-        s->wake_open = 0;
+    drain_wake(s); /* the last stop's count */
     s->nrecent = s->irecent = 0;
     s->switches_valid = 0; /* the first tick reads every thread */
     s->interval_ns = 1000000000LL / s->hz;
