@@ -53,7 +53,11 @@
  * crowd's tick at 16); one whose innermost frame moves is read at every tick. */
 #define CLOCK_EVERY_MAX 64
 #define NAMES_EVERY 128     /* thread names are re-read every 128 ticks */
-#define BUDGET_TICKS 8
+/* The budget is a token bucket (account()): ticks aim a twentieth under it, and what cheap ticks
+ * save is kept for dear ones up to the allowance of BURST_NS of wall time (at a 1 % budget, 1.9 ms
+ * of CPU), so that over a 2 s window the share passes the aim by at most a tenth of the budget. */
+#define BUDGET_AIM 0.95
+#define BURST_NS 200000000LL
 #define MAX_LOOPS 64 /* asyncio event loops followed */
 #define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
 #define STOP_WAIT_NS 200000 /* how long a tick waits for the GIL's holder to stop (gil.h) */
@@ -149,8 +153,9 @@ typedef struct {
     PyThreadState *own;
     PyInterpreterState *interp;
     int64_t interval_ns;
-    double recent[BUDGET_TICKS];
-    int nrecent, irecent;
+    double credit_ns;   /* CPU the budget still allows (negative: owed), as of credit_at */
+    int64_t credit_at;
+    double spacing_ns;  /* the wall time between ticks, smoothed: the effective rate's inverse */
     /* tables */
     dg_thread *threads;
     dg_index thread_ix;
@@ -898,22 +903,24 @@ static int stop_world(Sampler *s, PyThreadState **holder)
     return 1;
 }
 
-/* Stretch the interval so that the thread's own CPU stays within its budget (a share of a core):
- * the mean of the last ticks, aiming a tenth under the cap. */
-static void account(Sampler *s, int64_t cost_ns)
+/* Keep the thread's own CPU within its budget (a share of a core) as a token bucket: the wall
+ * time since the last tick earns its share, the tick (waking up included) pays what it cost, and
+ * while in debt the next tick waits until the debt is paid. A dear tick now and then (names read
+ * with the GIL, stacks read cold) is paid from what cheap ticks saved, so it does not slow the
+ * ticks after it; a mean of recent ticks instead stretched the interval for as long as the dear
+ * one stayed in it, and the slower ticks, colder, cost more again. */
+static void account(Sampler *s, int64_t cost_ns, int64_t now_ns, int64_t spacing_ns)
 {
     s->cpu_ns += (uint64_t)(cost_ns > 0 ? cost_ns : 0);
-    s->recent[s->irecent] = (double)cost_ns;
-    s->irecent = (s->irecent + 1) % BUDGET_TICKS;
-    if (s->nrecent < BUDGET_TICKS)
-        s->nrecent++;
-    double mean = 0;
-    for (int i = 0; i < s->nrecent; i++)
-        mean += s->recent[i];
-    mean /= s->nrecent;
+    double share = BUDGET_AIM * s->budget; /* CPU nanoseconds a wall nanosecond earns */
+    s->credit_ns += share * (double)(now_ns - s->credit_at) - (double)cost_ns;
+    s->credit_at = now_ns;
+    if (s->credit_ns > share * (double)BURST_NS)
+        s->credit_ns = share * (double)BURST_NS;
     double floor_ns = 1e9 / s->hz;
-    double want = mean / (0.9 * s->budget);
-    s->interval_ns = (int64_t)(want > floor_ns ? want : floor_ns);
+    double owed_ns = s->credit_ns < 0 ? -s->credit_ns / share : 0;
+    s->interval_ns = (int64_t)(owed_ns > floor_ns ? owed_ns : floor_ns);
+    s->spacing_ns += 0.1 * ((double)spacing_ns - s->spacing_ns);
 }
 
 /* Empty the eventfd of a stop's count that nobody waited for (it would keep the poll ready). */
@@ -969,7 +976,8 @@ static void *run(void *arg)
             s->dropped += (uint64_t)((now - deadline) / s->interval_ns);
             deadline = now;
         }
-        tick(s, now - last, holder, stopped);
+        int64_t spacing = now - last;
+        tick(s, spacing, holder, stopped);
         int64_t walked = clock_ns(CLOCK_MONOTONIC);
         s->walk_ns += (uint64_t)(walked - now);
         last = now;
@@ -983,7 +991,7 @@ static void *run(void *arg)
         }
         /* the thread's whole CPU since the last tick: waking up and waiting cost too */
         int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-        account(s, cpu - spent);
+        account(s, cpu - spent, clock_ns(CLOCK_MONOTONIC), spacing);
         spent = cpu;
     }
     if (!dg_finalizing()) {
@@ -1040,6 +1048,7 @@ static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
     s->max_depth = max_depth;
     s->can_stop = DG_CAN_STOP && stop;
     s->interval_ns = 1000000000LL / hz;
+    s->spacing_ns = 1e9 / hz;
     Py_INCREF(active);
     s->active = active;
     if (current != Py_None) {
@@ -1070,7 +1079,9 @@ static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
     }
     __atomic_store_n(&s->stopping, 0, __ATOMIC_RELEASE);
     drain_wake(s); /* the last stop's count */
-    s->nrecent = s->irecent = 0;
+    s->credit_ns = 0;
+    s->credit_at = clock_ns(CLOCK_MONOTONIC);
+    s->spacing_ns = 1e9 / s->hz;
     s->switches_valid = 0; /* the first tick reads every thread */
     s->interval_ns = 1000000000LL / s->hz;
     sigset_t all, old;
@@ -1264,7 +1275,7 @@ static PyObject *Sampler_stats(Sampler *s, PyObject *Py_UNUSED(ignored))
         "ring_lost", (unsigned long long)s->ring_lost, "state_unread",
         (unsigned long long)s->state_unread, "stopped", (unsigned long long)s->stopped,
         "stopped_by_word", (unsigned long long)s->stopped_by_word,
-        "stop_missed", (unsigned long long)s->stop_missed, "effective_hz", 1e9 / (double)s->interval_ns,
+        "stop_missed", (unsigned long long)s->stop_missed, "effective_hz", 1e9 / s->spacing_ns,
         "stacks", s->st.nstacks, "codes", s->st.ncodes, "counters", s->ncounters, "threads",
         s->nthreads, "running", running_samplers);
 }

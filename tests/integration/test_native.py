@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from support.threads import BusyThreads, spin
+from support.threads import BusyThreads, IdleCrowd, spin
 
 from duragraph_pprof.core import native
 from duragraph_pprof.core.frames import stack_of
@@ -321,6 +321,45 @@ def test_stop_ends_the_sleep_between_ticks_at_once_cycle_after_cycle():
         took.append(time.monotonic() - t0)
         assert sampler.native_stats()["running"] == 0
     assert max(took) < 0.5, took  # a stop that waited out the sleep would take up to 1 s
+
+
+def _task_ids() -> set[int]:
+    return {int(t) for t in os.listdir("/proc/self/task")}
+
+
+def _on_cpu_ns(tid: int) -> int:
+    """A thread's time on a CPU, from the kernel's scheduler statistics."""
+    with open(f"/proc/self/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_the_budget_holds_the_sampling_thread_to_its_share_and_spends_it():
+    """300 parked threads at 100 Hz cost several percent of a core; a 0.2 % budget stretches the
+    interval. The kernel's count of the sampling thread's CPU must stay within the budget and
+    come near it: the budget is spent (a mean of recent ticks, which stretched the interval for as
+    long as a dear tick stayed in it, spent 0.77-0.82 of it). The reported rate is the one
+    measured."""
+    budget = 0.002
+    with IdleCrowd(300):
+        before = _task_ids()
+        sampler = NativeSampler(100, budget)
+        window = sampler.open_window()
+        try:
+            (tid,) = _task_ids() - before  # the sampling thread
+            time.sleep(1.0)  # the bucket's first allowance is spent
+            k0, s0, t0 = _on_cpu_ns(tid), sampler.native_stats(), time.monotonic_ns()
+            time.sleep(4.0)
+            k1, s1, t1 = _on_cpu_ns(tid), sampler.native_stats(), time.monotonic_ns()
+        finally:
+            window.close()
+            sampler.stop()
+    wall = t1 - t0
+    share, hz = (k1 - k0) / wall, (s1["ticks"] - s0["ticks"]) * 1e9 / wall
+    assert hz < 60, hz
+    assert 0.85 * budget <= share <= 1.15 * budget, f"sampling thread used {share:.3%} of a core"
+    assert (s1["cpu_ns"] - s0["cpu_ns"]) / wall == pytest.approx(share, rel=0.15)
+    assert s1["effective_hz"] == pytest.approx(hz, rel=0.3)
 
 
 def test_a_trace_subscriber_gets_ticks_from_the_native_sampler():
