@@ -14,7 +14,6 @@ import contextlib
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from operator import is_
 from types import FrameType
@@ -28,7 +27,10 @@ INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and w
 CPU = ValueType("cpu", "nanoseconds")
 WALL = ValueType("wall", "nanoseconds")
 SAMPLES = ValueType("samples", "count")
-_BUDGET_AIM = 0.9
+# The budget is a token bucket (as the native sampler's): ticks aim a twentieth under it, and what
+# cheap ticks save is kept for dear ones up to the allowance of _BURST_S of wall time.
+_BUDGET_AIM = 0.95
+_BURST_S = 0.2
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
@@ -110,8 +112,9 @@ class Sampler:
         self._seen: dict[int, _Seen] = {}
         self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
-        self._interval = 1.0 / hz
-        self._recent_costs: deque[float] = deque(maxlen=8)
+        self._interval = self._spacing = 1.0 / hz
+        self._credit = 0.0  # CPU seconds the budget still allows (negative: owed)
+        self._last_tick_ns = time.monotonic_ns()
 
     # -- subscription -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -156,7 +159,10 @@ class Sampler:
     def stats(self) -> SamplerStats:
         return SamplerStats(
             self._cpu_ns, self._samples, self._ticks, self._dropped,
-            1.0 / self._interval, Sampler._running,
+            # the measured rate, and no faster than the wait since the last tick allows: a long
+            # stretch shows while it lasts, not only after the next tick
+            1e9 / max(self._spacing * 1e9, time.monotonic_ns() - self._last_tick_ns),
+            Sampler._running,
         )
 
     @property
@@ -178,6 +184,8 @@ class Sampler:
 
     def _loop(self, wake: Any) -> None:
         me = threading.get_ident()
+        self._credit, self._interval = 0.0, 1.0 / self.hz  # a fresh bucket for each thread
+        self._spacing = self._interval
         last = time.monotonic_ns()
         deadline = time.monotonic()
         spent = time.thread_time_ns()
@@ -192,12 +200,13 @@ class Sampler:
                         return
                 continue
             now = time.monotonic_ns()
+            spacing = now - last
             try:
-                tick = self._sample(me, now - last)
+                tick = self._sample(me, spacing)
             except Exception:  # noqa: BLE001 - a thread torn down mid-read: skip this tick
                 tick = Tick(time.time_ns(), ())
                 self._dropped += 1
-            last = now
+            last = self._last_tick_ns = now
             for subscriber in subscribers:
                 try:
                     subscriber.on_tick(tick)
@@ -205,7 +214,7 @@ class Sampler:
                     self._dropped += 1
             # the thread's whole CPU since the last tick: waking up and sleeping cost too
             cpu = time.thread_time_ns()
-            self._account(cpu - spent)
+            self._account(cpu - spent, spacing / 1e9)
             spent = cpu
             deadline += self._interval
             pause = deadline - time.monotonic()
@@ -215,16 +224,17 @@ class Sampler:
                 pause = 0.0
             wake.acquire(True, pause)  # returns early when stop() releases it
 
-    def _account(self, cost_ns: int) -> None:
+    def _account(self, cost_ns: int, spacing: float) -> None:
+        """Keep the thread's CPU within its budget: the wall time since the last tick earns its
+        share and the tick pays what it cost; while in debt the next tick waits until the debt
+        is paid. A dear tick (cold caches, a GC pause) is paid from what cheap ticks saved, so it
+        does not slow the ticks after it for longer than its own cost."""
         self._cpu_ns += cost_ns
         self._ticks += 1
-        # the mean of the last ticks, because the budget is an average share: a dear tick (cold
-        # caches, a GC pause) stretches the next few intervals by its share, no more
-        self._recent_costs.append(cost_ns / 1e9)
-        typical = sum(self._recent_costs) / len(self._recent_costs)
-        # keep cost/interval <= budget: many threads make each tick dearer, so tick less often;
-        # aim a tenth under it, since a tick after a longer sleep starts colder and costs more
-        self._interval = max(1.0 / self.hz, typical / (_BUDGET_AIM * self.cpu_budget))
+        share = _BUDGET_AIM * self.cpu_budget
+        self._credit = min(self._credit + share * spacing - cost_ns / 1e9, share * _BURST_S)
+        self._interval = max(1.0 / self.hz, -self._credit / share)
+        self._spacing += 0.1 * (spacing - self._spacing)  # the measured rate's inverse, smoothed
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         """One tick: every thread's stack, CPU time since the last tick and labels."""
