@@ -112,9 +112,7 @@ class Sampler:
         self._seen: dict[int, _Seen] = {}
         self._stacks: dict[tuple[int, ...], Stack] = {}
         self._cpu_ns = self._samples = self._ticks = self._dropped = 0
-        self._interval = self._spacing = 1.0 / hz
-        self._credit = 0.0  # CPU seconds the budget still allows (negative: owed)
-        self._last_tick_ns = time.monotonic_ns()
+        self._fresh_bucket()
 
     # -- subscription -------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -161,7 +159,7 @@ class Sampler:
             self._cpu_ns, self._samples, self._ticks, self._dropped,
             # the measured rate, and no faster than the wait since the last tick allows: a long
             # stretch shows while it lasts, not only after the next tick
-            1e9 / max(self._spacing * 1e9, time.monotonic_ns() - self._last_tick_ns),
+            1.0 / max(self._spacing, (time.monotonic_ns() - self._last_tick_ns) / 1e9),
             Sampler._running,
         )
 
@@ -184,8 +182,7 @@ class Sampler:
 
     def _loop(self, wake: Any) -> None:
         me = threading.get_ident()
-        self._credit, self._interval = 0.0, 1.0 / self.hz  # a fresh bucket for each thread
-        self._spacing = self._interval
+        self._fresh_bucket()  # each sampling thread starts with an empty bucket
         last = time.monotonic_ns()
         deadline = time.monotonic()
         spent = time.thread_time_ns()
@@ -223,6 +220,11 @@ class Sampler:
                 deadline = time.monotonic()
                 pause = 0.0
             wake.acquire(True, pause)  # returns early when stop() releases it
+
+    def _fresh_bucket(self) -> None:
+        self._interval = self._spacing = 1.0 / self.hz
+        self._credit = 0.0  # CPU seconds the budget still allows (negative: owed)
+        self._last_tick_ns = time.monotonic_ns()
 
     def _account(self, cost_ns: int, spacing: float) -> None:
         """Keep the thread's CPU within its budget: the wall time since the last tick earns its
