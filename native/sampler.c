@@ -58,6 +58,9 @@
  * of CPU), so that over a 2 s window the share passes the aim by at most a tenth of the budget. */
 #define BUDGET_AIM 0.95
 #define BURST_NS 200000000LL
+/* the effective rate is smoothed over about this much wall time, not over a count of ticks: at a
+ * budget-bound 1 Hz, a tenth per tick took ten seconds to follow a change */
+#define RATE_WINDOW_NS 250000000.0
 #define MAX_LOOPS 64 /* asyncio event loops followed */
 #define IDLE_SHARE 20 /* idle: under a twentieth of the interval on CPU */
 #define STOP_WAIT_NS 200000 /* how long a tick waits for the GIL's holder to stop (gil.h) */
@@ -920,7 +923,8 @@ static void account(Sampler *s, int64_t cost_ns, int64_t now_ns, int64_t spacing
     double floor_ns = 1e9 / s->hz;
     double owed_ns = s->credit_ns < 0 ? -s->credit_ns / share : 0;
     s->interval_ns = (int64_t)(owed_ns > floor_ns ? owed_ns : floor_ns);
-    s->spacing_ns += 0.1 * ((double)spacing_ns - s->spacing_ns);
+    double weight = (double)spacing_ns / ((double)spacing_ns + RATE_WINDOW_NS);
+    s->spacing_ns += weight * ((double)spacing_ns - s->spacing_ns);
 }
 
 /* Empty the eventfd of a stop's count that nobody waited for (it would keep the poll ready). */

@@ -31,6 +31,7 @@ SAMPLES = ValueType("samples", "count")
 # cheap ticks save is kept for dear ones up to the allowance of _BURST_S of wall time.
 _BUDGET_AIM = 0.95
 _BURST_S = 0.2
+_RATE_WINDOW_S = 0.25  # the effective rate is smoothed over about this much wall time, not ticks
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
@@ -236,7 +237,8 @@ class Sampler:
         share = _BUDGET_AIM * self.cpu_budget
         self._credit = min(self._credit + share * spacing - cost_ns / 1e9, share * _BURST_S)
         self._interval = max(1.0 / self.hz, -self._credit / share)
-        self._spacing += 0.1 * (spacing - self._spacing)  # the measured rate's inverse, smoothed
+        # the measured rate's inverse, smoothed
+        self._spacing += spacing / (spacing + _RATE_WINDOW_S) * (spacing - self._spacing)
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         """One tick: every thread's stack, CPU time since the last tick and labels."""
