@@ -31,7 +31,9 @@ SAMPLES = ValueType("samples", "count")
 # cheap ticks save is kept for dear ones up to the allowance of _BURST_S of wall time.
 _BUDGET_AIM = 0.95
 _BURST_S = 0.2
-_RATE_WINDOW_S = 0.25  # the effective rate is smoothed over about this much wall time, not ticks
+# the effective rate is the ticks over the wall time they spanned, both fading over about this
+# much wall time: it follows a budget-bound 1 Hz within seconds, and uneven spacing does not skew it
+_RATE_WINDOW_S = 1.0
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
@@ -160,7 +162,8 @@ class Sampler:
             self._cpu_ns, self._samples, self._ticks, self._dropped,
             # the measured rate, and no faster than the wait since the last tick allows: a long
             # stretch shows while it lasts, not only after the next tick
-            1.0 / max(self._spacing, (time.monotonic_ns() - self._last_tick_ns) / 1e9),
+            min(self._rate_ticks / self._rate_s,
+                1e9 / max(1, time.monotonic_ns() - self._last_tick_ns)),
             Sampler._running,
         )
 
@@ -223,7 +226,8 @@ class Sampler:
             wake.acquire(True, pause)  # returns early when stop() releases it
 
     def _fresh_bucket(self) -> None:
-        self._interval = self._spacing = 1.0 / self.hz
+        self._interval = 1.0 / self.hz
+        self._rate_ticks, self._rate_s = 1.0, 1.0 / self.hz  # the nominal rate until measured
         self._credit = 0.0  # CPU seconds the budget still allows (negative: owed)
         self._last_tick_ns = time.monotonic_ns()
 
@@ -237,8 +241,9 @@ class Sampler:
         share = _BUDGET_AIM * self.cpu_budget
         self._credit = min(self._credit + share * spacing - cost_ns / 1e9, share * _BURST_S)
         self._interval = max(1.0 / self.hz, -self._credit / share)
-        # the measured rate's inverse, smoothed
-        self._spacing += spacing / (spacing + _RATE_WINDOW_S) * (spacing - self._spacing)
+        fade = _RATE_WINDOW_S / (_RATE_WINDOW_S + spacing)
+        self._rate_ticks = self._rate_ticks * fade + 1
+        self._rate_s = self._rate_s * fade + spacing
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         """One tick: every thread's stack, CPU time since the last tick and labels."""
