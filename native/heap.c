@@ -185,7 +185,8 @@ static __attribute__((noinline)) void *picking(dg_domain *d, void *p, size_t siz
 
 static __attribute__((noinline)) void free_picked(dg_domain *d, void *p)
 {
-    live_remove(p);
+    if (p != NULL) /* NULL's bit is slot 0's, which a picked block may have set */
+        live_remove(p);
     d->saved.free(d->saved.ctx, p);
 }
 
@@ -196,13 +197,13 @@ static inline int picks(size_t size)
 }
 
 static inline int may_be_picked(const void *p)
-{ /* nearly never: no picked block has these bits */
-    return __builtin_expect(p != NULL && maybe_live(p), 0);
+{ /* nearly never: no picked block has these bits (NULL is told apart out of line) */
+    return __builtin_expect(maybe_live(p), 0);
 }
 
 static inline void freeing(void *p)
 {
-    if (may_be_picked(p))
+    if (p != NULL && may_be_picked(p))
         live_remove(p);
 }
 
