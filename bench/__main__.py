@@ -12,7 +12,19 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import accuracy, goroutines, heap, load, native, native_peer, onecore, otlp, overhead, peer
+from . import (
+    accuracy,
+    goroutines,
+    heap,
+    heap_instructions,
+    load,
+    native,
+    native_peer,
+    onecore,
+    otlp,
+    overhead,
+    peer,
+)
 from .report import Row, markdown, table
 from .workloads import IdleCrowd
 
@@ -48,6 +60,7 @@ class Plan:
     sampled_objects: int = 1_000_000
     sampled_paired: tuple = (6, 10, 0.5)  # processes, rounds each, block seconds
     take_reps: int = 20
+    sampled_instructions: tuple = ((10, 40), 3)  # (units at the two sizes), repetitions
     tick_reps: int = 6
     tick_block_s: float = 0.6
     serve_blocks: int = 6
@@ -60,6 +73,7 @@ class Plan:
 QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_s=1.0,
              accuracy_runs=1, accuracy_s=5.0, heap_blocks=200_000, heap_reps=2, mix_rounds=1000,
              sampled_reps=3, sampled_block_s=0.3, take_reps=5, sampled_paired=(1, 2, 0.3),
+             sampled_instructions=((2, 6), 1),
              mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3, peer_reps=2, peer_pairs=2,
              peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2,
              tick_reps=3, tick_block_s=0.3, serve_blocks=3, demo_s=5.0, demo_block_s=1.5,
@@ -90,7 +104,8 @@ BENCHMARKS = {
     "heap": lambda p: (heap.rows(p.heap_blocks, p.heap_reps, p.mix_rounds, p.mix_reps)
                        + heap.sampled_rows(p.sampled_reps, p.sampled_block_s, 0.3,
                                            p.sampled_objects, p.take_reps,
-                                           p.sampled_paired)),
+                                           p.sampled_paired)
+                       + heap_instructions.rows(*p.sampled_instructions)),
     "otlp": lambda p: otlp.rows(p.otlp_s, p.otlp_reps),
     "native": _native_rows,
 }

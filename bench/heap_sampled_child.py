@@ -13,6 +13,10 @@
   round's ratios leave out what differs between processes.
 - `take OBJECTS REPS`: the sampled heap with OBJECTS live objects; CPU and wall time of
   SampledHeap.profile() and of GET /debug/pprof/heap, interleaved.
+- `count CONFIG MIX UNITS`: UNITS units of MIX and nothing else, for an instruction count taken
+  from outside (bench/heap_instructions.py): `none`, or `sampled` (the sampled heap's hooks alone,
+  at serve's rate and depth: no sampler thread or listener, whose ticks would pile up on a
+  program slowed fifty-fold). Both import the same modules first.
 - `probe`: pyroscope-io's version.
 """
 
@@ -172,6 +176,20 @@ def take_mode(objects: int, reps: int) -> dict:
             "estimated_objects": estimate, "body_bytes": body, **out}
 
 
+def count_mode(config: str, mix: str, units: int) -> dict:
+    from duragraph_pprof.config import SERVE, load_config
+    from duragraph_pprof.core.sampled_heap import SampledHeap
+
+    settings = load_config({}, SERVE)
+    heap = SampledHeap(settings.heap_rate, settings.heap_depth)
+    if config == "sampled":
+        heap.start()
+    unit = UNITS[mix]
+    for _ in range(units):
+        nest(STACK, unit)
+    return {"config": config, "mix": mix, "units": units, "on": heap.tracing}
+
+
 def main(argv: list[str]) -> int:
     mode = argv[0]
     if mode == "probe":
@@ -182,6 +200,8 @@ def main(argv: list[str]) -> int:
         out = rate_mode(argv[1], argv[2], float(argv[3]), float(argv[4]))
     elif mode == "pairs":
         out = pairs_mode(argv[1], int(argv[2]), float(argv[3]), float(argv[4]))
+    elif mode == "count":
+        out = count_mode(argv[1], argv[2], int(argv[3]))
     elif mode == "take":
         out = take_mode(int(argv[1]), int(argv[2]))
     else:
