@@ -21,17 +21,15 @@ import subprocess
 import sys
 
 from .heap_sampled import CHILD, MIX_NAMES, TARGETS
+from .peer import _Failed
 from .report import Row, fmt, summarize
 
 CONFIGS = ("none", "sampled")
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
-class _Failed(Exception):
-    pass
-
-
 def _instructions(config: str, mix: str, units: int) -> int:
+    """The child's whole-process count; callgrind prints it on stderr, which peer._run drops."""
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
            CHILD, "count", config, mix, str(units)]
     try:
