@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import linecache
-import sys
 import threading
 import time
 import weakref
@@ -15,7 +14,7 @@ from types import FrameType
 
 from .frames import MAX_DEPTH, frame_of, stack_of
 from .snapshot import ASYNCIO_TASK, THREAD, Goroutine, GoroutineSet, Stack
-from .threads import all_tasks, current_tasks, task_name, thread_table
+from .threads import all_tasks, current_frames, current_tasks, task_name, thread_table
 
 # leaf functions whose wait has a Go name; looked up by `module.qualname`
 _WAIT_REASONS = {
@@ -78,13 +77,13 @@ class GoroutineIds:
 
 def counts() -> tuple[int, int]:
     """(threads, asyncio tasks): cheap, and the same set the dump shows."""
-    return len(sys._current_frames()), len(all_tasks())
+    return len(current_frames()), len(all_tasks())
 
 
 def capture(ids: GoroutineIds) -> GoroutineSet:
     """Every goroutine now; the calling thread comes first with status `running`, as in Go."""
     me = threading.get_ident()
-    frames = sys._current_frames()
+    frames = current_frames()
     table = thread_table()
     running_tasks = {id(task) for task in current_tasks().values()}
     ids.forget_threads(set(frames))

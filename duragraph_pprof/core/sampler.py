@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 from .frames import Walk, walk
 from .snapshot import Profile, Sample, Stack, ValueType
-from .threads import cpu_clock, current_tasks, task_name, thread_table
+from .threads import cpu_clock, current_frames, current_tasks, task_name, thread_table
 
 INTERNAL_PREFIX = "duragraph-pprof"  # our own threads are left out of CPU and wall samples
 CPU = ValueType("cpu", "nanoseconds")
@@ -247,7 +246,7 @@ class Sampler:
 
     def _sample(self, me: int, wall_ns: int) -> Tick:
         """One tick: every thread's stack, CPU time since the last tick and labels."""
-        frames = sys._current_frames()
+        frames = current_frames()
         threads = _live_threads()
         tasks = current_tasks()
         samples = []

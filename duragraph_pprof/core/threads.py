@@ -6,11 +6,36 @@ thread that has just exited gives an error we catch rather than a dangling pthre
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import asyncio.tasks as _tasks
+import gc
+import sys
 import threading
 import time
 from collections.abc import Iterable
+from types import FrameType
+
+# CPython 3.11 makes frame objects inside sys._current_frames() while it holds the thread list's
+# lock, and an allocation there may collect garbage: a finalizer that lets the GIL go then leaves
+# the lock held, and the next thread to start (it takes the lock with the GIL) hangs the process
+# (python/cpython#106883; 3.10 makes no frame objects there, 3.12 collects between bytecodes).
+_COLLECTS_IN_CURRENT_FRAMES = sys.version_info[:2] == (3, 11)
+_no_collection = _thread.allocate_lock()  # a real lock, whatever `threading` is patched to
+
+
+def current_frames() -> dict[int, FrameType]:
+    """sys._current_frames(), without the garbage collection that can deadlock it on 3.11."""
+    if not _COLLECTS_IN_CURRENT_FRAMES:
+        return sys._current_frames()
+    with _no_collection:  # the profiler's callers one at a time: each puts back what it found
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return sys._current_frames()
+        finally:
+            if enabled:
+                gc.enable()
 
 
 def cpu_clock(native_id: int | None) -> int | None:
