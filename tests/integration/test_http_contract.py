@@ -126,7 +126,11 @@ CASES = [
 
 def check(profiler, case) -> list[str]:
     method, path, status, content_type, filename, expected = case
-    got_status, headers, body = fetch(profiler, path, method=method)
+    started = time.monotonic()
+    try:
+        got_status, headers, body = fetch(profiler, path, method=method)
+    except OSError as exc:  # which row, and after how long
+        return [f"{method} {path}: {exc!r} after {time.monotonic() - started:.1f} s"]
     problems = []
 
     def expect(what, got, want):
