@@ -10,14 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+
+from support import TESTS
 
 import duragraph_pprof
 
 CLIENTS = 50
 SECONDS = 10.0
 HELPERS = 1  # the front: one loop that accepts and reads every request
-TESTS = Path(__file__).resolve().parents[1]
 
 
 class Workload:
