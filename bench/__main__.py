@@ -64,6 +64,8 @@ class Plan:
     tick_reps: int = 6
     tick_block_s: float = 0.6
     serve_blocks: int = 6
+    futex_reps: int = 6
+    futex_block_s: float = 3.0
     demo_s: float = 13.0
     demo_block_s: float = 3.0
     # pyroscope side by side: scenario -> (repetitions, pairs per child, block seconds)
@@ -76,7 +78,8 @@ QUICK = Plan(busy_reps=6, busy10_reps=6, block_s=0.3, idle_blocks=2, idle_block_
              sampled_instructions=((2, 6), 1),
              mix_reps=3, goroutine_reps=2, count_reps=20, otlp_s=5.0, otlp_reps=3, peer_reps=2, peer_pairs=2,
              peer_block_s=0.3, onecore_s=3, onecore_reps=2, load_s=10.0, load_blocks=2,
-             tick_reps=3, tick_block_s=0.3, serve_blocks=3, demo_s=5.0, demo_block_s=1.5,
+             tick_reps=3, tick_block_s=0.3, serve_blocks=3, futex_reps=2, futex_block_s=1.0,
+             demo_s=5.0, demo_block_s=1.5,
              vs_pyroscope=(("busy1", 2, 2, 0.5), ("busy10", 2, 2, 0.5), ("crowd", 1, 2, 0.5)))
 
 
@@ -84,6 +87,7 @@ def _native_rows(plan: Plan) -> list[Row]:
     return (native.tick_rows(plan.tick_reps, plan.tick_block_s)
             + native_peer.rows({name: spec for name, *spec in plan.vs_pyroscope})
             + native.serve_rows(plan.serve_blocks, 2.0)
+            + native.futex_rows(plan.futex_reps, plan.futex_block_s)
             + native.demo_rows(plan.demo_s, plan.demo_block_s))
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 
 from duragraph_pprof.config import DEV, SERVE, load_config
+from duragraph_pprof.core import futex_hash
 from duragraph_pprof.core.native import UNAVAILABLE, NativeSampler, make_sampler
 from duragraph_pprof.core.sampler import Sampler
 
@@ -113,6 +114,66 @@ def serve_rows(blocks: int, block_s: float) -> list[Row]:
                 f"{sampler.describe()} sampler; its own thread CPU {fmt(summarize(own), ' %')} "
                 f"of a core; stats().effective_hz at the end {reported:.1f} Hz; {block_s:g} s "
                 "blocks after a 1 s settle")]
+
+
+FUTEX_SLOTS = 4096
+
+
+def futex_rows(reps: int, block_s: float) -> list[Row]:
+    """The crowd at the serve budget with the process's futex hash at the kernel's size and at
+    FUTEX_SLOTS (DURAGRAPH_PPROF_FUTEX_SLOTS), blocks of each in a fresh random order per
+    repetition, in one process (the size is set back between blocks)."""
+    name = (f"serve budget, 1 busy thread + 1,000 parked threads + 10,000 idle tasks, "
+            f"DURAGRAPH_PPROF_FUTEX_SLOTS={FUTEX_SLOTS}: native sampler's rate and own CPU")
+    if UNAVAILABLE:
+        return [Row(name, "not measured", ">= 50 Hz at <= 1 % of a core", None, UNAVAILABLE)]
+    budget = load_config({}, SERVE).cpu_budget
+    sampler = NativeSampler(HZ, budget)
+    figures: dict[str, dict[str, list[float]]] = {}
+    with IdleCrowd(1000, 10_000), BusyThreads(1):
+        kernel = futex_hash.slots()  # as the kernel sized it for this process
+        if kernel:
+            sizes = {"kernel": kernel, "grown": FUTEX_SLOTS}
+            window = sampler.open_window()
+            time.sleep(1.0)  # the budget's bucket settles
+            interleave({size: (lambda size=size: _futex_block(sampler, sizes[size], block_s,
+                                                              figures.setdefault(size, {})))
+                        for size in sizes}, reps, seed=3)
+            window.close()
+            futex_hash.set_slots(kernel)
+    sampler.stop()
+    if not kernel:
+        return [Row(name, "not measured", ">= 50 Hz at <= 1 % of a core", None,
+                    "this kernel gives the process no private futex hash")]
+    got = {size: {k: summarize(v) for k, v in f.items()} for size, f in figures.items()}
+    grown, base = got["grown"], got["kernel"]
+    met = grown["hz"].median >= 50 and grown["own_pct"].median <= 1.0
+    return [Row(name, f"{fmt(grown['hz'], ' Hz', digits=0)} at {fmt(grown['own_pct'], ' %')} of "
+                "a core", ">= 50 Hz at <= 1 % of a core", met,
+                f"with the kernel's {kernel} slots in the same run: {fmt(base['hz'], ' Hz', digits=0)}"
+                f" at {fmt(base['own_pct'], ' %')} of a core; CPU per tick "
+                f"{fmt(grown['tick_us'], ' us', digits=0)} against "
+                f"{fmt(base['tick_us'], ' us', digits=0)}, of which letting the stopped holder go "
+                f"(one futex wake) {grown['resume_us'].median:.1f} us against "
+                f"{base['resume_us'].median:.1f} us; budget {budget:g}; blocks of {block_s:g} s, "
+                "the two sizes in a fresh random order per repetition, in one process; the "
+                "sampler's own thread CPU over wall time (the workers' CPU is the peer rows' "
+                "measure: a bigger hash also makes the application's own futex wakes cheaper)")]
+
+
+def _futex_block(sampler, slots: int, block_s: float, out: dict[str, list[float]]) -> float:
+    futex_hash.set_slots(slots)
+    time.sleep(0.3)  # the budget's bucket follows the new cost
+    s0, n0, t0 = sampler.stats(), sampler.native_stats(), time.monotonic_ns()
+    time.sleep(block_s)
+    s1, n1, t1 = sampler.stats(), sampler.native_stats(), time.monotonic_ns()
+    ticks = max(s1.ticks - s0.ticks, 1)
+    for key, value in (("hz", ticks * 1e9 / (t1 - t0)),
+                       ("own_pct", 100.0 * (s1.cpu_ns - s0.cpu_ns) / (t1 - t0)),
+                       ("tick_us", (s1.cpu_ns - s0.cpu_ns) / ticks / 1e3),
+                       ("resume_us", (n1["resume_ns"] - n0["resume_ns"]) / ticks / 1e3)):
+        out.setdefault(key, []).append(value)
+    return out["hz"][-1]
 
 
 def demo_rows(seconds: float, block_s: float) -> list[Row]:

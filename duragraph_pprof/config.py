@@ -38,6 +38,7 @@ class Config:
     trace_max_events: int = 1_000_000
     push_interval: float = 60.0
     sampler: str = "auto"  # auto (native where it loads), native, python
+    futex_slots: int | None = None  # the process's private futex hash: None leaves the kernel's
 
 
 # variable -> (field, parser); the README's configuration table lists the same names
@@ -98,6 +99,17 @@ def _heap_mode(text: str) -> str:
         raise ValueError("must be sampled, exact or off") from None
 
 
+def _futex_slots(text: str) -> int | None:
+    """A power of two from 16 to 65536, or off (the kernel's own size)."""
+    value = text.strip().lower()
+    if value in ("", "off", "none"):
+        return None
+    n = int(value, 10) if value.isdigit() else 0
+    if not 16 <= n <= 65536 or n & (n - 1):
+        raise ValueError("must be a power of two from 16 to 65536, or off")
+    return n
+
+
 def _text(text: str) -> str | None:
     return text or None
 
@@ -120,6 +132,7 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "DURAGRAPH_PPROF_TRACE_MAX_EVENTS": ("trace_max_events", _int_in(1, 10**8), "trace cap"),
     "DURAGRAPH_PPROF_PUSH_INTERVAL": ("push_interval", _float_in(0.1, 86400), "OTLP push period"),
     "DURAGRAPH_PPROF_SAMPLER": ("sampler", _one_of("auto", "native", "python"), "stack sampler"),
+    "DURAGRAPH_PPROF_FUTEX_SLOTS": ("futex_slots", _futex_slots, "process futex hash slots"),
 }
 _VAR_OF = {name: var for var, (name, _, _) in ENV.items()}
 _PARSER = {name: parse for name, parse, _ in ENV.values()}

@@ -5,10 +5,11 @@ each profile is, and how it is taken from here, is its kind's (`kinds/`).
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from ..config import Config
-from . import goroutines
+from . import futex_hash, goroutines
 from .heap import make_heap
 from .locks import Contention
 from .native import make_sampler
@@ -16,6 +17,7 @@ from .snapshot import GoroutineSet
 from .trace import TraceRecorder
 
 _MAX_SYMBOLS = 1_000_000
+_log = logging.getLogger("duragraph_pprof")
 
 
 class ProfilingCore:
@@ -29,6 +31,10 @@ class ProfilingCore:
         self.symbols: dict[int, str] = {}  # synthetic address -> function, for /symbol
 
     def start(self) -> None:
+        if self.config.futex_slots is not None:  # done again in a forked worker: its own process
+            why_not = futex_hash.set_slots(self.config.futex_slots)
+            if why_not is not None:
+                _log.warning("duragraph-pprof: DURAGRAPH_PPROF_FUTEX_SLOTS not applied: %s", why_not)
         self.heap.start()
         self.contention.start()
 

@@ -42,6 +42,8 @@ def test_allow_public_is_parsed_strictly(value, expected):
     ("DURAGRAPH_PPROF_CPU_BUDGET", "2"),
     ("DURAGRAPH_PPROF_HEAP", "sometimes"),
     ("DURAGRAPH_PPROF_HEAP_DEPTH", "1000"),
+    ("DURAGRAPH_PPROF_FUTEX_SLOTS", "100"),
+    ("DURAGRAPH_PPROF_FUTEX_SLOTS", "8"),
 ])
 def test_bad_values_are_errors_that_name_variable_and_value(variable, value):
     with pytest.raises(ConfigError) as error:
