@@ -31,8 +31,12 @@ SAMPLES = ValueType("samples", "count")
 _BUDGET_AIM = 0.95
 _BURST_S = 0.2
 # the effective rate is the ticks over the wall time they spanned, both fading over about this
-# much wall time: it follows a budget-bound 1 Hz within seconds, and uneven spacing does not skew it
+# much wall time, or over about _RATE_TICKS ticks where those span more (at a few hertz one dear
+# tick's wait would otherwise halve it): it follows a budget-bound 1 Hz within about 12 s, and uneven
+# spacing does not skew it
 _RATE_WINDOW_S = 1.0
+_RATE_TICKS = 8
+_RATE_SEED = 1e-3  # the nominal rate's weight: the first tick measured outweighs it
 _MAX_STACKS = 100_000  # bounds the interning table when stacks keep changing
 
 
@@ -226,7 +230,7 @@ class Sampler:
 
     def _fresh_bucket(self) -> None:
         self._interval = 1.0 / self.hz
-        self._rate_ticks, self._rate_s = 1.0, 1.0 / self.hz  # the nominal rate until measured
+        self._rate_ticks, self._rate_s = _RATE_SEED, _RATE_SEED / self.hz  # nominal until measured
         self._credit = 0.0  # CPU seconds the budget still allows (negative: owed)
         self._last_tick_ns = time.monotonic_ns()
 
@@ -240,7 +244,7 @@ class Sampler:
         share = _BUDGET_AIM * self.cpu_budget
         self._credit = min(self._credit + share * spacing - cost_ns / 1e9, share * _BURST_S)
         self._interval = max(1.0 / self.hz, -self._credit / share)
-        fade = _RATE_WINDOW_S / (_RATE_WINDOW_S + spacing)
+        fade = max(_RATE_WINDOW_S / (_RATE_WINDOW_S + spacing), 1 - 1 / _RATE_TICKS)
         self._rate_ticks = self._rate_ticks * fade + 1
         self._rate_s = self._rate_s * fade + spacing
 
