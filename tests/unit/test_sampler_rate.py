@@ -13,8 +13,8 @@ def _rate_after(spacings: list[float]) -> float:
 
 
 def test_one_dear_ticks_wait_does_not_halve_a_budget_bound_rate():
-    # seven budget-bound ticks 0.4 s apart, then one that waited 1.5 s: 2.5 Hz, and 2.1 Hz over
-    # the eight; a one-second window alone read 1.2 Hz
+    # seven budget-bound ticks 0.4 s apart, then one that waited 1.5 s: 1.86 Hz over the eight;
+    # a one-second window alone read 1.13 Hz
     spacings = [0.4] * 7 + [1.5]
     measured = len(spacings) / sum(spacings)
     assert _rate_after(spacings) == pytest.approx(measured, rel=0.2)
