@@ -1039,6 +1039,15 @@ static void init_sync(Sampler *s)
     s->wake_open = s->wake_fd >= 0;
 }
 
+/* Each sampling thread starts at the nominal rate with an empty bucket. */
+static void fresh_bucket(Sampler *s)
+{
+    s->interval_ns = 1000000000LL / s->hz;
+    s->rate_ticks = RATE_SEED, s->rate_ns = RATE_SEED * 1e9 / s->hz; /* nominal until measured */
+    s->credit_ns = 0;
+    s->credit_at = clock_ns(CLOCK_MONOTONIC);
+}
+
 static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
 {
     static char *kw[] = {"hz", "budget", "active", "current_tasks", "max_depth", "stop", NULL};
@@ -1060,8 +1069,7 @@ static int Sampler_init(Sampler *s, PyObject *args, PyObject *kwds)
     s->budget = budget;
     s->max_depth = max_depth;
     s->can_stop = DG_CAN_STOP && stop;
-    s->interval_ns = 1000000000LL / hz;
-    s->rate_ticks = RATE_SEED, s->rate_ns = RATE_SEED * 1e9 / hz; /* nominal until measured */
+    fresh_bucket(s);
     Py_INCREF(active);
     s->active = active;
     if (current != Py_None) {
@@ -1092,11 +1100,8 @@ static PyObject *Sampler_start(Sampler *s, PyObject *Py_UNUSED(ignored))
     }
     __atomic_store_n(&s->stopping, 0, __ATOMIC_RELEASE);
     drain_wake(s); /* the last stop's count */
-    s->credit_ns = 0;
-    s->credit_at = clock_ns(CLOCK_MONOTONIC);
-    s->rate_ticks = RATE_SEED, s->rate_ns = RATE_SEED * 1e9 / s->hz;
+    fresh_bucket(s);
     s->switches_valid = 0; /* the first tick reads every thread */
-    s->interval_ns = 1000000000LL / s->hz;
     sigset_t all, old;
     sigfillset(&all); /* signals belong to Python's main thread, never to the sampler */
     pthread_sigmask(SIG_BLOCK, &all, &old);
