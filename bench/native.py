@@ -22,6 +22,7 @@ from duragraph_pprof.core.sampler import Sampler
 from .overhead import _wait_idle
 from .peer import ROOT, _Failed, _run
 from .report import Row, fmt, interleave, summarize
+from .wake_floor import WakeFloor
 from .workloads import DEPTH, BusyThreads, IdleCrowd
 
 HZ = 100
@@ -36,26 +37,33 @@ def tick_rows(reps: int, block_s: float) -> list[Row]:
     if UNAVAILABLE:
         return [Row(f"native/python sampler CPU per tick, {n:,} thread{'s' if n > 1 else ''}",
                     "not measured", f"<= {t:g}x", None, UNAVAILABLE) for n, t in TARGETS.items()]
-    return [_tick_row(n, target, reps, block_s) for n, target in TARGETS.items()]
+    floor = WakeFloor(HZ)
+    return [row for n, target in TARGETS.items()
+            for row in _tick_rows(n, target, reps, block_s, floor)]
 
 
-def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
+def _tick_rows(n: int, target: float, reps: int, block_s: float, floor: WakeFloor) -> list[Row]:
     samplers = {"native": NativeSampler(HZ, 1.0), "python": Sampler(HZ, 1.0)}
-    per_tick: dict[str, list[float]] = {"native": [], "python": []}
+    per_tick: dict[str, list[float]] = {"native": [], "python": [], "floor": []}
     hz: dict[str, list[float]] = {"native": [], "python": []}
     parts: dict[str, list[float]] = {part: [] for part in PARTS}
+    blocks = {name: (lambda name=name: _tick_block(samplers[name], block_s, per_tick[name],
+                                                   hz[name], parts))
+              for name in samplers}
+    blocks["floor"] = lambda: _floor_block(floor, block_s, per_tick["floor"])
     crowd = IdleCrowd(n - 1, 0, depth=PARKED_DEPTH) if n > 1 else contextlib.nullcontext()
     with BusyThreads(1), crowd:
         time.sleep(0.3)
-        interleave({name: (lambda name=name: _tick_block(samplers[name], block_s,
-                                                         per_tick[name], hz[name], parts))
-                    for name in samplers}, reps, seed=n)
+        interleave(blocks, reps, seed=n)
     for sampler in samplers.values():
         sampler.stop()
     ratio = summarize([a / b for a, b in zip(per_tick["native"], per_tick["python"])])
+    beyond = summarize([(a - f) / (b - f) for a, b, f
+                        in zip(per_tick["native"], per_tick["python"], per_tick["floor"])])
     nat, py = summarize(per_tick["native"]), summarize(per_tick["python"])
+    wake = summarize(per_tick["floor"])
     plural = "s" if n > 1 else ""
-    return Row(
+    return [Row(
         f"native/python sampler CPU per tick, {n:,} thread{plural} (~30 frames)",
         f"{ratio.median:.3f}x (IQR {ratio.q1:.3f}..{ratio.q3:.3f}, n={ratio.n})",
         f"<= {target:g}x", ratio.median <= target,
@@ -68,7 +76,29 @@ def _tick_row(n: int, target: float, reps: int, block_s: float) -> Row:
         f"{summarize(hz['native']).median:.0f} Hz vs {summarize(hz['python']).median:.0f} Hz; "
         "1 busy thread" + (f" + {n - 1:,} threads parked in Event.wait" if n > 1 else "")
         + f", each {PARKED_DEPTH + 6}-{PARKED_DEPTH + 7} frames deep; blocks of {block_s:g} s "
-        "after a 0.2 s warm-up, the two samplers in a fresh random order per repetition")
+        "after a 0.2 s warm-up, the two samplers and the control in a fresh random order per "
+        "repetition"),
+        Row(f"control: a bare C thread waking at {HZ} Hz, {n:,} thread{plural}: CPU per wake-up",
+            fmt(wake, " us", digits=1), "context for the row above", None,
+            "wake_floor.c: a pthread that only sleeps in ppoll to its next deadline, as the "
+            "native sampler's thread does between ticks, its own thread CPU over its wake-ups, "
+            "in blocks interleaved with the samplers' on the same threads"),
+        Row(f"native/python sampler CPU per tick beyond the control, {n:,} thread{plural}",
+            f"{beyond.median:.3f}x (IQR {beyond.q1:.3f}..{beyond.q3:.3f}, n={beyond.n})",
+            "context (each sampler's tick less the control's wake-up)", None,
+            "per repetition (native - control) / (python - control): what each tick costs "
+            "beyond what waking up alone costs a thread here")]
+
+
+def _floor_block(floor: WakeFloor, block_s: float, per_wake: list[float]) -> float:
+    floor.start()
+    time.sleep(0.2)  # as the samplers' warm-up
+    w0, c0 = floor.read()
+    time.sleep(block_s)
+    w1, c1 = floor.read()
+    floor.stop()
+    per_wake.append((c1 - c0) / max(w1 - w0, 1) / 1e3)
+    return per_wake[-1]
 
 
 def _tick_block(sampler, block_s: float, per_tick: list[float], hz: list[float],
