@@ -37,6 +37,7 @@ def _build() -> ctypes.CDLL:
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(cc) is None:
         cc = "cc"
-    out = os.path.join(tempfile.mkdtemp(prefix="wake-floor-"), "wake_floor.so")
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", "-o", out, SOURCE], check=True)
-    return ctypes.CDLL(out)
+    with tempfile.TemporaryDirectory(prefix="wake-floor-") as where:
+        out = os.path.join(where, "wake_floor.so")
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", "-o", out, SOURCE], check=True)
+        return ctypes.CDLL(out)  # mapped now: the file can go
