@@ -132,11 +132,17 @@ def _block(tool, busy: BusyThreads, block_s: float, profiling: bool, out: dict) 
         tool.start()
         time.sleep(0.1)  # its threads are up; their start-up is not counted
     mine = set(tasks_cpu_ns()) - before  # the profiler's own threads
-    ticks0, own0, th0 = tool.ticks(), tool.own_cpu_ns(), tasks_cpu_ns(mine)
+    # reading /proc gives the GIL up at each file, and with busy threads each take back waits up
+    # to a switch interval: those reads go outside the span the other figures share, with their
+    # own timestamps (ticks counted between a read and a later t0 made 10 busy threads read
+    # 115-142 Hz)
+    th0, tt0 = tasks_cpu_ns(mine), time.monotonic_ns()
+    ticks0, own0 = tool.ticks(), tool.own_cpu_ns()
     p0, b0, w0, t0 = time.process_time_ns(), busy.cpu_ns(), busy.total(), time.monotonic_ns()
     time.sleep(block_s)
     p1, b1, w1, t1 = time.process_time_ns(), busy.cpu_ns(), busy.total(), time.monotonic_ns()
-    ticks1, own1, th1 = tool.ticks(), tool.own_cpu_ns(), tasks_cpu_ns(mine)
+    ticks1, own1 = tool.ticks(), tool.own_cpu_ns()
+    tt1, th1 = time.monotonic_ns(), tasks_cpu_ns(mine)
     out["on" if profiling else "off"].append([p1 - p0, b1 - b0, w1 - w0, t1 - t0])
     if profiling:
         if ticks0 is not None and ticks1 is not None:
@@ -144,7 +150,7 @@ def _block(tool, busy: BusyThreads, block_s: float, profiling: bool, out: dict) 
         if own0 is not None and own1 is not None:
             out["own_pct"].append(100.0 * (own1 - own0) / (t1 - t0))
         out["threads_pct"].append(100.0 * sum(th1.get(t, 0) - th0.get(t, 0) for t in th1)
-                                  / (t1 - t0))
+                                  / (tt1 - tt0))
         tool.stop()
 
 
